@@ -1,0 +1,135 @@
+"""SMPL-X model files (`SMPLX_NEUTRAL.npz`) read with numpy only: no torch, no pickles by default.
+
+The path comes from the command line, the environment variable CHROMM_SMPLX_MODEL, or the add-on
+preferences, in that order of precedence (callers pass what they have to `resolve_model_path`).
+"""
+
+import dataclasses
+import os
+import pickle
+import zipfile
+
+import numpy as np
+
+from ..errors import ChrommError
+from .skeleton import NUM_JOINTS, PARENTS
+
+ENV_VAR = "CHROMM_SMPLX_MODEL"
+NUM_SHAPE_SPACE = 300  # shapedirs columns before the expression space (SMPL-X v1.1)
+
+
+@dataclasses.dataclass
+class SmplxModel:
+    """The arrays of an SMPL-X model file that the project uses (float64 unless noted)."""
+
+    path: str
+    v_template: np.ndarray    # (Nv, 3)
+    faces: np.ndarray         # (Nf, 3) int64
+    shapedirs: np.ndarray     # (Nv, 3, num_betas_available)
+    exprdirs: np.ndarray      # (Nv, 3, num_expression_available)
+    posedirs: np.ndarray      # (Nv, 3, 486)
+    J_regressor: np.ndarray   # (55, Nv) dense
+    weights: np.ndarray       # (Nv, 55)
+    parents: np.ndarray       # (55,) int64, parents[0] == -1
+    hands_mean_left: np.ndarray   # (45,)
+    hands_mean_right: np.ndarray  # (45,)
+
+    @property
+    def num_vertices(self):
+        return self.v_template.shape[0]
+
+    def shaped_vertices(self, betas, expression=None):
+        """Template plus shape (and expression) blend shapes; betas (B,), expression (E,)."""
+        betas = np.asarray(betas, dtype=np.float64)
+        v = self.v_template + self.shapedirs[:, :, :len(betas)] @ betas
+        if expression is not None and len(expression):
+            expression = np.asarray(expression, dtype=np.float64)
+            v = v + self.exprdirs[:, :, :len(expression)] @ expression
+        return v
+
+    def rest_joints(self, betas):
+        """(55, 3) rest joints for a shape: J_regressor on the shaped template (no expression)."""
+        return self.J_regressor @ self.shaped_vertices(betas)
+
+
+def resolve_model_path(cli_path=None, prefs_path=None):
+    """The model file to use: command line, then CHROMM_SMPLX_MODEL, then preferences; or None."""
+    for candidate in (cli_path, os.environ.get(ENV_VAR), prefs_path):
+        if candidate:
+            return os.path.expanduser(str(candidate))
+    return None
+
+
+def load_smplx_model(path, allow_pickle=False):
+    """Load an SMPL-X .npz (or, with allow_pickle, a .pkl) and check every array's shape."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise ChrommError(f"{path}: SMPL-X model file not found (set --smplx or {ENV_VAR})")
+    data = _read_arrays(path, allow_pickle)
+    for key in ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table"):
+        if key not in data:
+            raise ChrommError(f"{path}: not an SMPL-X model file (missing '{key}')")
+    v_template = np.asarray(data["v_template"], dtype=np.float64)
+    nv = v_template.shape[0] if v_template.ndim == 2 else -1
+    if v_template.shape != (nv, 3) or nv < 1:
+        raise ChrommError(f"{path}: 'v_template' has shape {v_template.shape}, expected (Nv, 3)")
+    shapedirs = np.asarray(data["shapedirs"], dtype=np.float64)
+    if shapedirs.ndim != 3 or shapedirs.shape[:2] != (nv, 3):
+        raise ChrommError(f"{path}: 'shapedirs' has shape {shapedirs.shape}, expected ({nv}, 3, K)")
+    # v1.1 files hold 300 shape + 100 expression components; v1.0 files 10 + 10.
+    n_shape = NUM_SHAPE_SPACE if shapedirs.shape[2] > NUM_SHAPE_SPACE else shapedirs.shape[2] // 2
+    posedirs = np.asarray(data["posedirs"], dtype=np.float64)
+    if posedirs.shape != (nv, 3, (NUM_JOINTS - 1) * 9):
+        raise ChrommError(f"{path}: 'posedirs' has shape {posedirs.shape}, expected ({nv}, 3, 486)")
+    j_reg = data["J_regressor"]
+    if hasattr(j_reg, "toarray"):  # scipy.sparse in some pickles
+        j_reg = j_reg.toarray()
+    j_reg = np.asarray(j_reg, dtype=np.float64)
+    if j_reg.shape != (NUM_JOINTS, nv):
+        raise ChrommError(f"{path}: 'J_regressor' has shape {j_reg.shape}, expected (55, {nv})")
+    weights = np.asarray(data["weights"], dtype=np.float64)
+    if weights.shape != (nv, NUM_JOINTS):
+        raise ChrommError(f"{path}: 'weights' has shape {weights.shape}, expected ({nv}, 55)")
+    faces = np.asarray(data["f"]).astype(np.int64)
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= nv:
+        raise ChrommError(f"{path}: 'f' must be (Nf, 3) vertex indices below {nv}")
+    kintree = np.asarray(data["kintree_table"]).astype(np.int64)
+    if kintree.shape != (2, NUM_JOINTS):
+        raise ChrommError(f"{path}: 'kintree_table' has shape {kintree.shape}, expected (2, 55)")
+    parents = kintree[0].copy()
+    parents[0] = -1
+    if not np.array_equal(parents, PARENTS):
+        raise ChrommError(f"{path}: 'kintree_table' is not the SMPL-X 55-joint tree")
+    hands = {}
+    for side in ("l", "r"):
+        key = f"hands_mean{side}"
+        hands[side] = (np.asarray(data[key], dtype=np.float64).reshape(45) if key in data
+                       else np.zeros(45))
+    return SmplxModel(path=path, v_template=v_template, faces=faces,
+                      shapedirs=shapedirs[:, :, :n_shape], exprdirs=shapedirs[:, :, n_shape:],
+                      posedirs=posedirs, J_regressor=j_reg, weights=weights, parents=parents,
+                      hands_mean_left=hands["l"], hands_mean_right=hands["r"])
+
+
+def _read_arrays(path, allow_pickle):
+    if path.endswith(".pkl"):
+        if not allow_pickle:
+            raise ChrommError(f"{path}: .pkl model files are pickles and are refused by default; "
+                              "use SMPLX_NEUTRAL.npz")
+        with open(path, "rb") as fh:
+            try:
+                return dict(pickle.load(fh, encoding="latin1"))
+            except Exception as exc:  # a corrupt pickle can raise nearly anything
+                raise ChrommError(f"{path}: cannot read the SMPL-X pickle ({exc})") from None
+    try:
+        with np.load(path, allow_pickle=allow_pickle) as npz:
+            out = {}
+            for key in npz.files:
+                try:
+                    out[key] = npz[key]
+                except ValueError:
+                    # Object arrays (joint2num, part2num) are not needed; skip rather than unpickle.
+                    continue
+            return out
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ChrommError(f"{path}: not a readable SMPL-X .npz ({exc})") from None

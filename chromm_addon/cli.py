@@ -1,0 +1,50 @@
+"""`python -m chromm_addon COMMAND ...`: the command line of contract 4.
+
+Each command lives in `commands/<name>.py` with `add_arguments(parser)` and `run(args) -> int`;
+those modules import nothing heavy at module level (torch, bpy, cv2 are imported inside `run`).
+User errors raise ChrommError and end here as one line `error: ...` with exit status 2.
+"""
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import ChrommError
+
+# (command, module under commands/, one-line help)
+COMMANDS = (
+    ("reconstruct", "reconstruct", "clips -> take (decode, network, fuse, optionally build)"),
+    ("fuse", "fuse", "views file -> take file (test-time modules only)"),
+    ("build", "build", "take file -> .blend (needs the bpy module)"),
+    ("serve", "serve", "run the HTTP inference service"),
+    ("weights", "weights", "check the installed network weights"),
+    ("model", "model", "describe the network (parameter counts)"),
+    ("demo", "demo", "the end-to-end demo of `make demo`"),
+)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m chromm_addon",
+                                     description="CHROMM multi-view human and scene reconstruction")
+    parser.add_argument("--version", action="version", version=f"chromm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module, help_text in COMMANDS:
+        mod = importlib.import_module(f".commands.{module}", __package__)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except ChrommError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

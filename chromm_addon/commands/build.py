@@ -1,0 +1,21 @@
+"""`build TAKE.npz -o OUT.blend [--smplx FILE]`: a take file to a .blend (needs bpy)."""
+
+from ..errors import ChrommError
+
+
+def add_arguments(parser):
+    parser.add_argument("take", help="take file (.npz, chromm.take v1)")
+    parser.add_argument("-o", "--output", required=True, help="the .blend to write")
+    parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz (default: $CHROMM_SMPLX_MODEL)")
+
+
+def run(args):
+    try:
+        import bpy  # noqa: F401
+    except ImportError:
+        raise ChrommError("the 'build' command needs the bpy module (run it with the project's "
+                          ".venv, or inside Blender)") from None
+    from ..blender.build import build_take_file
+
+    build_take_file(args.take, args.output, smplx_path=args.smplx)
+    return 0

@@ -1,0 +1,11 @@
+"""`serve` command (implemented by its issue's module)."""
+
+from ..errors import ChrommError
+
+
+def add_arguments(parser):
+    parser.add_argument("rest", nargs="*")
+
+
+def run(args):
+    raise ChrommError("the 'serve' command is not available in this build yet")

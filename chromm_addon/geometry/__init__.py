@@ -1,0 +1,1 @@
+"""Geometry in numpy: rotations, rigid and similarity transforms, camera conventions."""

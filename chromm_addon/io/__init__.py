@@ -1,0 +1,1 @@
+"""File formats (no bpy, no torch): take files, views files, atomic writes."""

@@ -1,0 +1,23 @@
+"""Operators: check the context, call chromm_addon, report. One module per concern."""
+
+import bpy
+
+from . import import_take, view_tools
+
+MODULES = (import_take, view_tools)
+
+
+def register():
+    for mod in MODULES:
+        for cls in mod.CLASSES:
+            bpy.utils.register_class(cls)
+        if hasattr(mod, "register_extra"):
+            mod.register_extra()
+
+
+def unregister():
+    for mod in reversed(MODULES):
+        if hasattr(mod, "unregister_extra"):
+            mod.unregister_extra()
+        for cls in reversed(mod.CLASSES):
+            bpy.utils.unregister_class(cls)
