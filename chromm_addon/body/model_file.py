@@ -39,16 +39,21 @@ class SmplxModel:
         return self.v_template.shape[0]
 
     def shaped_vertices(self, betas, expression=None):
-        """Template plus shape (and expression) blend shapes; betas (B,), expression (E,)."""
+        """Template plus shape (and expression) blend shapes: (..., Nv, 3).
+
+        betas (..., B), expression (..., E); leading dimensions batch several bodies.
+        """
         betas = np.asarray(betas, dtype=np.float64)
-        v = self.v_template + self.shapedirs[:, :, :len(betas)] @ betas
-        if expression is not None and len(expression):
+        dirs = self.shapedirs[:, :, :betas.shape[-1]]
+        v = self.v_template + np.einsum("vck,...k->...vc", dirs, betas)
+        if expression is not None and np.shape(expression)[-1]:
             expression = np.asarray(expression, dtype=np.float64)
-            v = v + self.exprdirs[:, :, :len(expression)] @ expression
+            v = v + np.einsum("vck,...k->...vc", self.exprdirs[:, :, :expression.shape[-1]],
+                              expression)
         return v
 
     def rest_joints(self, betas):
-        """(55, 3) rest joints for a shape: J_regressor on the shaped template (no expression)."""
+        """(..., 55, 3) rest joints for shapes (..., B): J_regressor on the shaped template."""
         return self.J_regressor @ self.shaped_vertices(betas)
 
 
@@ -67,33 +72,39 @@ def load_smplx_model(path, allow_pickle=False):
         raise ChrommError(f"{path}: SMPL-X model file not found (set --smplx or {ENV_VAR})")
     data = _read_arrays(path, allow_pickle)
     for key in ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table"):
+        if key in data.get(_PICKLED, ()):
+            raise ChrommError(f"{path}: '{key}' is stored as pickled objects, which are refused "
+                              "by default")
         if key not in data:
             raise ChrommError(f"{path}: not an SMPL-X model file (missing '{key}')")
-    v_template = np.asarray(data["v_template"], dtype=np.float64)
+    v_template = _numeric(path, "v_template", data["v_template"])
     nv = v_template.shape[0] if v_template.ndim == 2 else -1
     if v_template.shape != (nv, 3) or nv < 1:
         raise ChrommError(f"{path}: 'v_template' has shape {v_template.shape}, expected (Nv, 3)")
-    shapedirs = np.asarray(data["shapedirs"], dtype=np.float64)
+    shapedirs = _numeric(path, "shapedirs", data["shapedirs"])
     if shapedirs.ndim != 3 or shapedirs.shape[:2] != (nv, 3):
         raise ChrommError(f"{path}: 'shapedirs' has shape {shapedirs.shape}, expected ({nv}, 3, K)")
     # v1.1 files hold 300 shape + 100 expression components; v1.0 files 10 + 10.
     n_shape = NUM_SHAPE_SPACE if shapedirs.shape[2] > NUM_SHAPE_SPACE else shapedirs.shape[2] // 2
-    posedirs = np.asarray(data["posedirs"], dtype=np.float64)
+    posedirs = _numeric(path, "posedirs", data["posedirs"])
     if posedirs.shape != (nv, 3, (NUM_JOINTS - 1) * 9):
         raise ChrommError(f"{path}: 'posedirs' has shape {posedirs.shape}, expected ({nv}, 3, 486)")
     j_reg = data["J_regressor"]
+    if isinstance(j_reg, np.ndarray) and j_reg.dtype == object and j_reg.shape == ():
+        j_reg = j_reg.item()  # a pickled sparse matrix inside an .npz read with allow_pickle
     if hasattr(j_reg, "toarray"):  # scipy.sparse in some pickles
         j_reg = j_reg.toarray()
-    j_reg = np.asarray(j_reg, dtype=np.float64)
+    j_reg = _numeric(path, "J_regressor", j_reg)
     if j_reg.shape != (NUM_JOINTS, nv):
         raise ChrommError(f"{path}: 'J_regressor' has shape {j_reg.shape}, expected (55, {nv})")
-    weights = np.asarray(data["weights"], dtype=np.float64)
+    weights = _numeric(path, "weights", data["weights"])
     if weights.shape != (nv, NUM_JOINTS):
         raise ChrommError(f"{path}: 'weights' has shape {weights.shape}, expected ({nv}, 55)")
-    faces = np.asarray(data["f"]).astype(np.int64)
-    if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= nv:
+    faces = _numeric(path, "f", data["f"], np.int64)
+    if (faces.ndim != 2 or faces.shape[1] != 3 or faces.size == 0
+            or faces.min() < 0 or faces.max() >= nv):
         raise ChrommError(f"{path}: 'f' must be (Nf, 3) vertex indices below {nv}")
-    kintree = np.asarray(data["kintree_table"]).astype(np.int64)
+    kintree = _numeric(path, "kintree_table", data["kintree_table"], np.int64)
     if kintree.shape != (2, NUM_JOINTS):
         raise ChrommError(f"{path}: 'kintree_table' has shape {kintree.shape}, expected (2, 55)")
     parents = kintree[0].copy()
@@ -103,12 +114,29 @@ def load_smplx_model(path, allow_pickle=False):
     hands = {}
     for side in ("l", "r"):
         key = f"hands_mean{side}"
-        hands[side] = (np.asarray(data[key], dtype=np.float64).reshape(45) if key in data
-                       else np.zeros(45))
+        hands[side] = _numeric(path, key, data[key]).reshape(-1) if key in data else np.zeros(45)
+        if hands[side].shape != (45,):
+            raise ChrommError(f"{path}: '{key}' has {hands[side].size} values, expected 45")
     return SmplxModel(path=path, v_template=v_template, faces=faces,
                       shapedirs=shapedirs[:, :, :n_shape], exprdirs=shapedirs[:, :, n_shape:],
                       posedirs=posedirs, J_regressor=j_reg, weights=weights, parents=parents,
                       hands_mean_left=hands["l"], hands_mean_right=hands["r"])
+
+
+def _numeric(path, key, value, dtype=np.float64):
+    """The array under `key` as a finite `dtype` array; ChrommError if it is not one."""
+    try:
+        a = np.asarray(value)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(a.dtype)
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise ChrommError(f"{path}: '{key}' contains NaN or infinite values")
+        return a.astype(dtype)
+    except (TypeError, ValueError):
+        raise ChrommError(f"{path}: '{key}' is not a numeric array") from None
+
+
+_PICKLED = "\0pickled"  # entry of _read_arrays' result: keys skipped because they hold objects
 
 
 def _read_arrays(path, allow_pickle):
@@ -129,7 +157,7 @@ def _read_arrays(path, allow_pickle):
                     out[key] = npz[key]
                 except ValueError:
                     # Object arrays (joint2num, part2num) are not needed; skip rather than unpickle.
-                    continue
+                    out.setdefault(_PICKLED, []).append(key)
             return out
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise ChrommError(f"{path}: not a readable SMPL-X .npz ({exc})") from None

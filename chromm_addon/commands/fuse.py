@@ -1,11 +1,29 @@
-"""`fuse` command (implemented by its issue's module)."""
-
-from ..errors import ChrommError
+"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--smooth]`: the test-time modules on a views file."""
 
 
 def add_arguments(parser):
-    parser.add_argument("rest", nargs="*")
+    parser.add_argument("views", help="views file (.npz, chromm.views v1)")
+    parser.add_argument("-o", "--output", required=True, help="the take file to write (.npz)")
+    parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz for the rest joints "
+                        "(default: $CHROMM_SMPLX_MODEL; without one an approximate skeleton)")
+    parser.add_argument("--smooth", action="store_true",
+                        help="smooth trajectories and poses over time (zero-phase, off by default)")
 
 
 def run(args):
-    raise ChrommError("the 'fuse' command is not available in this build yet")
+    from ..body.model_file import load_smplx_model, resolve_model_path
+    from ..fusion.pipeline import FuseOptions, fuse_views
+    from ..io.take import write_take
+    from ..io.views import read_views
+
+    views = read_views(args.views)
+    model_path = resolve_model_path(args.smplx)
+    model = load_smplx_model(model_path) if model_path else None
+    take = fuse_views(views, model, FuseOptions(smooth=args.smooth))
+    write_take(args.output, take)
+    seen = take.valid.sum(1)
+    print(f"{args.output}: {take.num_people} people over {take.num_frames} timesteps "
+          f"({', '.join(str(int(n)) for n in seen)} seen), {take.num_views} views, "
+          f"scene scale x{take.meta['source']['scale']:.3f}, up from {take.meta['source']['up']}, "
+          f"rest joints from {'the model file' if model else 'the approximate skeleton'}")
+    return 0

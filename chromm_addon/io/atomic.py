@@ -4,6 +4,8 @@ import contextlib
 import os
 import tempfile
 
+from ..errors import ChrommError
+
 
 @contextlib.contextmanager
 def atomic_output(path, suffix=None):
@@ -14,15 +16,27 @@ def atomic_output(path, suffix=None):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     if suffix is None:
         suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".chromm-", suffix=suffix, dir=folder)
-    os.close(fd)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".chromm-", suffix=suffix, dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise ChrommError(f"{path}: cannot write there ({_reason(exc)})") from None
     try:
         yield tmp
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise ChrommError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def _reason(exc):
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return exc.strerror or str(exc)

@@ -28,7 +28,9 @@ def load_npz(path, kind):
             for key in data.files:
                 try:
                     arrays[key] = data[key]
-                except ValueError:
+                except ValueError as exc:
+                    if "allow_pickle" not in str(exc):
+                        raise  # a damaged array, reported below as a corrupt file
                     raise ChrommError(
                         f"{path}: key '{key}' holds pickled objects, which are refused; "
                         "write plain arrays") from None
@@ -58,6 +60,20 @@ def parse_meta(path, arrays, fmt, versions):
         raise ChrommError(f"{path}: unsupported {fmt} version {meta.get('version')!r} "
                           f"(this reader knows {', '.join(map(str, versions))})")
     return meta
+
+
+def plain_extra_arrays(path, extra, known):
+    """Check the extra keys a writer passes through: plain arrays under names the format lacks."""
+    out = {}
+    for key, value in extra.items():
+        if key in known:
+            raise ChrommError(f"{path}: extra key '{key}' clashes with a key of the format")
+        a = np.asarray(value)
+        if a.dtype.hasobject:
+            raise ChrommError(f"{path}: extra key '{key}' holds Python objects, which cannot be "
+                              "written without pickling; use plain arrays")
+        out[key] = a
+    return out
 
 
 def _describe(a):
@@ -101,9 +117,17 @@ def check_arrays(path, arrays, specs, dims=None):
                     f"has {want}={dims[want][0]}")
             else:
                 dims.setdefault(want, (got, key))
+        if a.dtype.kind in "iu" and spec.dtype.kind in "iu" and a.size:
+            info = np.iinfo(spec.dtype)
+            if a.min() < info.min or a.max() > info.max:
+                raise ChrommError(f"{path}: key '{key}' has values outside the range of "
+                                  f"{spec.dtype} [{info.min}, {info.max}]")
+        with np.errstate(over="ignore", invalid="ignore"):
+            a = a.astype(spec.dtype, copy=False)
+        # Checked after the cast: float64 values beyond float32's range become inf there.
         if spec.finite and a.dtype.kind == "f" and not np.all(np.isfinite(a)):
             raise ChrommError(f"{path}: key '{key}' contains NaN or infinite values")
-        out[key] = a.astype(spec.dtype, copy=False)
+        out[key] = a
     return {k: v[0] for k, v in dims.items()}, out
 
 

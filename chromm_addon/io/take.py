@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ChrommError
 from .atomic import atomic_output
-from .npz import ArraySpec, check_arrays, load_npz, parse_meta
+from .npz import ArraySpec, check_arrays, load_npz, parse_meta, plain_extra_arrays
 
 FORMAT = "chromm.take"
 VERSION = 1
@@ -131,6 +131,7 @@ def _check(path, arrays):
         raise ChrommError(f"{path}: 'frame_times' must increase strictly")
     if np.any(out["image_size"] <= 0):
         raise ChrommError(f"{path}: 'image_size' must be positive")
+    _check_cameras(path, out["cam_K"], out["cam_c2w"])
     if len(np.unique(out["person_ids"])) != dims["P"]:
         raise ChrommError(f"{path}: 'person_ids' has duplicates")
     if "point_frames" in out:
@@ -138,6 +139,32 @@ def _check(path, arrays):
         if np.any((pf < -1) | (pf >= dims["T"])):
             raise ChrommError(f"{path}: 'point_frames' must be -1 or a timestep in [0, {dims['T'] - 1}]")
     return meta, out
+
+
+def _check_cameras(path, K, c2w):
+    """Pinhole intrinsics without skew and rigid camera-to-world transforms, per view and time.
+
+    Focal lengths must be non-zero; their sign is not checked (a network with untrained weights
+    can predict a negative one, and the pipeline must still run end to end).
+    """
+    K, c2w = K.astype(np.float64), c2w.astype(np.float64)
+    fx, fy = K[..., 0, 0], K[..., 1, 1]
+    bad_k = ((fx == 0) | (fy == 0)
+             | (np.abs(K[..., 0, 1]) > 1e-6 * np.abs(fx))
+             | np.any(np.abs(K[..., 2, :] - (0, 0, 1)) > 1e-6, axis=-1)
+             | (np.abs(K[..., 1, 0]) > 1e-6))
+    if np.any(bad_k):
+        v, t = np.argwhere(bad_k)[0]
+        raise ChrommError(f"{path}: 'cam_K' of view {v} at timestep {t} is not a pinhole matrix "
+                          "[[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with non-zero fx, fy")
+    rot = c2w[..., :3, :3]
+    gram = np.swapaxes(rot, -1, -2) @ rot
+    bad_t = (np.any(np.abs(gram - np.eye(3)) > 1e-4, axis=(-2, -1)) | (np.linalg.det(rot) <= 0)
+             | np.any(np.abs(c2w[..., 3, :] - (0, 0, 0, 1)) > 1e-6, axis=-1))
+    if np.any(bad_t):
+        v, t = np.argwhere(bad_t)[0]
+        raise ChrommError(f"{path}: 'cam_c2w' of view {v} at timestep {t} is not a rigid "
+                          "transform (rotation with det +1, translation, bottom row 0 0 0 1)")
 
 
 def read_take(path):
@@ -152,7 +179,8 @@ def read_take(path):
 def write_take(path, take):
     """Validate and write atomically (temporary name, then rename)."""
     meta, out = validate_take(take, str(path))
-    payload = {"meta": np.array(json.dumps(meta)), **out, **take.extra}
+    extra = plain_extra_arrays(str(path), take.extra, set(SPECS) | {"meta"})
+    payload = {"meta": np.array(json.dumps(meta)), **out, **extra}
     with atomic_output(path, suffix=".npz") as tmp:
         np.savez(tmp, **payload)
     return path

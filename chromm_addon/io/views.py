@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ChrommError
 from .atomic import atomic_output
-from .npz import ArraySpec, check_arrays, load_npz, parse_meta
+from .npz import ArraySpec, check_arrays, load_npz, parse_meta, plain_extra_arrays
 
 FORMAT = "chromm.views"
 VERSION = 1
@@ -125,6 +125,7 @@ def read_views(path):
 
 def write_views(path, views):
     meta, out = validate_views(views, str(path))
+    extra = plain_extra_arrays(str(path), views.extra, set(SPECS) | set(OPTIONAL) | {"meta"})
     with atomic_output(path, suffix=".npz") as tmp:
-        np.savez(tmp, meta=np.array(json.dumps(meta)), **out, **views.extra)
+        np.savez(tmp, meta=np.array(json.dumps(meta)), **out, **extra)
     return path

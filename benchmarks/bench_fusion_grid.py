@@ -1,0 +1,104 @@
+"""Test-time modules on simulated network output: accuracy and speed over a grid.
+
+For every (people, views, noise) cell: make a synthetic scene (everyone the same shape and
+clothing by default), simulate the network's views file, run `fuse_views`, and evaluate against
+the ground truth; the fused W-MPJPE is compared with the best single view (an oracle baseline:
+true association and scale, see chromm_addon/evaluation/evaluate.py). Prints a markdown table.
+
+    .venv/bin/python benchmarks/bench_fusion_grid.py                 # the full grid
+    .venv/bin/python benchmarks/bench_fusion_grid.py --people 4 --views 4 --noise realistic --smooth both
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from chromm_addon.evaluation.evaluate import evaluate_single_views, evaluate_take  # noqa: E402
+from chromm_addon.evaluation.simulate import PRESETS, simulate_views  # noqa: E402
+from chromm_addon.evaluation.synthetic import make_scene  # noqa: E402
+
+COLUMNS = ("people", "views", "noise", "smooth", "dets", "assoc %", "pair P/R %", "ID sw", "MOTA %",
+           "cover %", "W-MPJPE fused", "W-MPJPE 1-view", "W gain %", "WA fused", "WA 1-view",
+           "world MPJPE", "PA-MPJPE", "jitter", "cam rot °", "scale err %", "fuse s")
+
+
+def _ints(text):
+    return [int(x) for x in text.split(",") if x]
+
+
+def run_cell(people, views, noise, frames, seed, same_shape, smooth, model):
+    from chromm_addon.fusion.pipeline import FuseOptions, fuse_views
+
+    scene = make_scene(num_people=people, num_views=views, num_frames=frames, seed=seed,
+                       same_shape=same_shape, model=model)
+    sim = simulate_views(scene, PRESETS[noise], seed=seed + 1000)
+    start = time.perf_counter()
+    take = fuse_views(sim, smplx_model=model, options=FuseOptions(smooth=smooth))
+    fuse_s = time.perf_counter() - start
+    fused = evaluate_take(take, scene, model=model, views=sim)
+    single = evaluate_single_views(sim, scene, model=model)["best"]
+    return {"fused": fused, "single": single, "fuse_s": fuse_s, "dets": sim.num_detections}
+
+
+def format_row(people, views, noise, smooth, r):
+    f, s = r["fused"], r["single"]
+    mm = lambda x: f"{1000 * x:.0f}" if np.isfinite(x) else "-"  # noqa: E731
+    gain = 100 * (1 - f.get("w_mpjpe", np.nan) / s.get("w_mpjpe", np.nan))
+    return [str(people), str(views), noise, "on" if smooth else "off", str(r["dets"]),
+            f"{100 * f.get('assoc_accuracy', np.nan):.2f}",
+            f"{100 * f.get('assoc_pair_precision', np.nan):.1f}/{100 * f.get('assoc_pair_recall', np.nan):.1f}",
+            str(f["id_switches"]), f"{100 * f['mota']:.1f}", f"{100 * f['coverage']:.1f}",
+            mm(f.get("w_mpjpe", np.nan)), mm(s.get("w_mpjpe", np.nan)), f"{gain:.0f}",
+            mm(f.get("wa_mpjpe", np.nan)), mm(s.get("wa_mpjpe", np.nan)),
+            mm(f.get("world_mpjpe", np.nan)), mm(f.get("pa_mpjpe", np.nan)),
+            f"{f.get('jitter', np.nan) / 10:.0f}", f"{f['cam_rot_deg']:.2f}",
+            f"{100 * abs(f['cam_scale'] - 1):.1f}", f"{r['fuse_s']:.2f}"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", default="1,2,4,8")
+    parser.add_argument("--views", default="2,4,8")
+    parser.add_argument("--noise", default="low,realistic,high", help=f"of {sorted(PRESETS)}")
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--different-shapes", action="store_true",
+                        help="random betas per person (default: everyone the same shape)")
+    parser.add_argument("--smooth", choices=("off", "on", "both"), default="off")
+    parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz (default: the approximate skeleton)")
+    parser.add_argument("--out", help="also write the table to this file")
+    args = parser.parse_args(argv)
+
+    model = None
+    if args.smplx:
+        from chromm_addon.body.model_file import load_smplx_model
+        model = load_smplx_model(args.smplx)
+    smooth_modes = {"off": [False], "on": [True], "both": [False, True]}[args.smooth]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    print(lines[0], lines[1], sep="\n", flush=True)
+    for people in _ints(args.people):
+        for views in _ints(args.views):
+            for noise in args.noise.split(","):
+                for smooth in smooth_modes:
+                    r = run_cell(people, views, noise, args.frames, args.seed,
+                                 not args.different_shapes, smooth, model)
+                    lines.append("| " + " | ".join(format_row(people, views, noise, smooth, r)) + " |")
+                    print(lines[-1], flush=True)
+    footer = (f"\n{args.frames} timesteps at 30 fps, seed {args.seed}, "
+              f"{'random shapes' if args.different_shapes else 'identical shapes'}, "
+              f"{'SMPL-X model ' + args.smplx if model else 'approximate skeleton'}; "
+              "lengths in mm, jitter in 10 m/s^3.")
+    print(footer)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write("\n".join(lines) + "\n" + footer + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""The job queue: one worker thread owns the network; a bounded queue of reconstructions.
+
+Jobs live in the service, not in a client connection: a client that disconnects can come back for
+the status and the take. A cancelled or failed job leaves no output (the pipeline stages its
+files) and its uploads and device memory are freed before the next job starts.
+"""
+
+import collections
+import dataclasses
+import gc
+import os
+import shutil
+import sys
+import threading
+import time
+import uuid
+
+from ..errors import ChrommError
+from .pipeline import Cancelled, load_runner, reconstruct
+from .progress import Progress
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+FINISHED = (DONE, FAILED, CANCELLED)
+
+
+class QueueFull(Exception):
+    pass
+
+
+@dataclasses.dataclass
+class Job:
+    id: str
+    options: object
+    folder: str
+    upload_folder: str = None
+    state: str = QUEUED
+    error: str = None
+    created: float = dataclasses.field(default_factory=time.time)
+    started: float = None
+    finished: float = None
+    timesteps: int = 0
+    progress: Progress = dataclasses.field(default_factory=Progress)
+    cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    @property
+    def take_path(self):
+        return os.path.join(self.folder, "take.npz")
+
+    @property
+    def views_path(self):
+        return os.path.join(self.folder, "views.npz")
+
+    def status(self):
+        snap = self.progress.snapshot()
+        if self.state == DONE:
+            snap.update(fraction=1.0, eta_s=0.0)
+        return {"id": self.id, "state": self.state, "error": self.error,
+                "clips": [os.path.basename(str(c)) for c in self.options.clips],
+                "created": self.created, "started": self.started, "finished": self.finished,
+                "timesteps": self.timesteps, **snap}
+
+
+class JobQueue:
+    """Submit, list, cancel and remove jobs; `start()` runs the worker thread."""
+
+    def __init__(self, work_dir, runner_options, max_queued=8, keep_finished=50):
+        self.work_dir = work_dir
+        self.runner_options = runner_options  # ReconstructOptions: device, weights, tiny_network, seed
+        self.max_queued, self.keep_finished = int(max_queued), int(keep_finished)
+        self._jobs = collections.OrderedDict()
+        self._pending = collections.deque()
+        self._lock = threading.Condition()
+        self._runner = None
+        self.network_state = "not loaded"  # "loading", "ready" or "error: ..."
+        self._thread = None
+        self._stopping = False
+
+    # -- client side ---------------------------------------------------------------------------
+    def new_job_folder(self):
+        job_id = uuid.uuid4().hex[:16]
+        folder = os.path.join(self.work_dir, job_id)
+        os.makedirs(folder)
+        return job_id, folder
+
+    def submit(self, options, job_id=None, folder=None, upload_folder=None):
+        with self._lock:
+            if len(self._pending) >= self.max_queued:
+                raise QueueFull(f"the queue is full ({self.max_queued} jobs waiting); try again later")
+            if job_id is None:
+                job_id, folder = self.new_job_folder()
+            job = Job(id=job_id, options=options, folder=folder, upload_folder=upload_folder)
+            self._jobs[job_id] = job
+            self._pending.append(job)
+            self._forget_old()
+            self._lock.notify_all()
+            return job
+
+    def get(self, job_id):
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def jobs(self):
+        with self._lock:
+            return list(self._jobs.values())
+
+    def counts(self):
+        with self._lock:
+            running = [j.id for j in self._jobs.values() if j.state == RUNNING]
+            return len(self._pending), (running[0] if running else None)
+
+    def cancel(self, job_id):
+        """Cancel a queued job at once, a running one at its next check; finished jobs stay as they are."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state in FINISHED:
+                return job
+            job.cancel_event.set()
+            if job.state == QUEUED:
+                self._pending.remove(job)
+                self._finish(job, CANCELLED, "cancelled before it started")
+            return job
+
+    def remove(self, job_id):
+        """Cancel if needed and forget the job with its files."""
+        job = self.cancel(job_id)
+        if job is None:
+            return None
+        with self._lock:
+            self._jobs.pop(job_id, None)
+            if job.state != RUNNING:
+                self._delete_files(job, outputs=True)
+            # a running job deletes its own files when the worker notices the cancel
+        return job
+
+    # -- worker side ---------------------------------------------------------------------------
+    def start(self):
+        self._thread = threading.Thread(target=self._work, name="chromm-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout=10.0):
+        with self._lock:
+            self._stopping = True
+            for job in list(self._pending):
+                job.cancel_event.set()
+            running = [j for j in self._jobs.values() if j.state == RUNNING]
+            for job in running:
+                job.cancel_event.set()
+            self._lock.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _load_runner(self):
+        if self._runner is None:
+            self.network_state = "loading"
+            try:
+                self._runner = load_runner(self.runner_options)
+            except Exception as exc:
+                self.network_state = f"error: {exc}"
+                raise
+            self.network_state = "ready"
+        return self._runner
+
+    def _work(self):
+        try:  # load the network before the first job arrives
+            self._load_runner()
+        except Exception:  # noqa: BLE001 - reported by /health and by each job that needs it
+            pass
+        while True:
+            with self._lock:
+                while not self._pending and not self._stopping:
+                    self._lock.wait()
+                if self._stopping:
+                    return
+                job = self._pending.popleft()
+                job.state, job.started = RUNNING, time.time()
+            self._run(job)
+
+    def _run(self, job):
+        try:
+            if self._runner is None:
+                job.progress("loading", 0, 1)
+            runner = self._load_runner()
+            stats = reconstruct(job.options, job.take_path, views_out=job.views_path,
+                                runner=runner, progress=job.progress, cancel=job.cancel_event)
+            job.timesteps = stats.timesteps
+            outcome, error = DONE, None
+        except Cancelled:
+            outcome, error = CANCELLED, "cancelled"
+        except ChrommError as exc:
+            outcome, error = FAILED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - a job's failure must not stop the worker
+            outcome, error = FAILED, f"internal error: {type(exc).__name__}: {exc}"
+        with self._lock:
+            if job.cancel_event.is_set() and outcome == DONE:
+                outcome, error = CANCELLED, "cancelled"
+            self._finish(job, outcome, error)
+            if job.id not in self._jobs:  # removed while it ran
+                self._delete_files(job, outputs=True)
+        _free_memory()
+
+    def _finish(self, job, state, error):
+        job.state, job.error, job.finished = state, error, time.time()
+        job.progress("done" if state == DONE else state, 1, 1)
+        self._delete_files(job, outputs=state != DONE)
+
+    def _delete_files(self, job, outputs):
+        if job.upload_folder:
+            shutil.rmtree(job.upload_folder, ignore_errors=True)
+        if outputs:
+            shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _forget_old(self):
+        finished = [j for j in self._jobs.values() if j.state in FINISHED]
+        for job in finished[: max(0, len(finished) - self.keep_finished)]:
+            self._jobs.pop(job.id, None)
+            self._delete_files(job, outputs=True)
+
+
+def _free_memory():
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,353 @@
+"""Clips -> take: decode and sample, network in windows, merge, fuse, write (and build).
+
+Frames stream from the decoders into one fixed window buffer (window x views frames), so memory
+is bounded by the window size whatever the take length. Every output is written to a staging
+folder beside its target and moved into place only when everything succeeded.
+"""
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ..errors import ChrommError
+from .limits import MIN_WINDOW
+from .timeline import open_clips, plan_timeline, sample
+from .windows import WindowMerger, plan_overlap
+
+
+class Cancelled(Exception):
+    """The job was cancelled; raised between timesteps and between stages."""
+
+
+@dataclasses.dataclass
+class ReconstructOptions:
+    clips: list
+    offsets: list = None
+    fps: float = None
+    start: float = None
+    end: float = None
+    window: int = None
+    image_fps: float = None
+    device: str = "auto"
+    weights: str = None
+    smplx: str = None
+    tiny_network: bool = False
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class Stats:
+    timesteps: int = 0
+    windows: int = 0
+    window_size: int = 0
+    overlap: int = 0
+    buffer_frames: int = 0       # frames the window buffer holds (window x views)
+    window_calls: list = dataclasses.field(default_factory=list)  # timesteps per network call
+    seconds: dict = dataclasses.field(default_factory=dict)       # per stage
+    detections: int = 0
+
+
+def check_device(device):
+    """'auto' | 'cpu' | 'cuda' (or 'cuda:N'), with a clear error when CUDA is asked for but absent."""
+    if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
+        raise ChrommError(f"--device {device!r}: expected auto, cpu or cuda")
+    if str(device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ChrommError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
+                              "no CUDA device); use --device cpu or auto")
+    return device
+
+
+def missing_weights(weights_dir=None):
+    """None when the network's weight files are in place, else a message saying which and what to do."""
+    from ..network import weights as w
+
+    files = w.find_weight_files(weights_dir)
+    for kind in ("pi3x", "multihmr"):
+        if getattr(files, kind) is None:
+            return (f"{files.where_to_put(kind)}: network weights not found ({w.SOURCES[kind]}); "
+                    "run `python -m chromm_addon weights check`")
+    return None
+
+
+def load_runner(options):
+    """The network runner for `options` (the tiny random network for --tiny-network)."""
+    check_device(options.device)
+    from ..network.runner import NetworkRunner
+
+    if options.tiny_network:
+        return NetworkRunner.tiny(seed=options.seed)
+    return NetworkRunner(weights_dir=options.weights, device=options.device, seed=options.seed)
+
+
+def _runner_device(runner):
+    device = getattr(runner, "device", "cpu")
+    return str(device)
+
+
+def choose_window(runner, clips, count, requested=None):
+    if requested is not None:
+        size = int(requested)
+        if size < MIN_WINDOW:
+            raise ChrommError(f"--window {size}: a window needs at least {MIN_WINDOW} timesteps")
+    else:
+        from ..network import runner as runner_module
+
+        estimate = getattr(runner, "estimate_window_size", None) or runner_module.estimate_window_size
+        image_hw = (max(c.height for c in clips), max(c.width for c in clips))
+        size = int(estimate(_runner_device(runner), image_hw, len(clips)))
+    return max(MIN_WINDOW, min(size, count))
+
+
+def _is_out_of_memory(exc):
+    if isinstance(exc, MemoryError):
+        return True
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def _free_device_memory():
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class WindowBuffer:
+    """Preallocated frames per view for one window; `shift` keeps the overlap at the front."""
+
+    def __init__(self, clips, capacity):
+        self.capacity = capacity
+        self.arrays = [np.empty((capacity, c.height, c.width, 3), np.uint8) for c in clips]
+        self.count = 0
+
+    @property
+    def frames_held(self):
+        return self.capacity * len(self.arrays)
+
+    def put(self, frames):
+        for array, frame in zip(self.arrays, frames):
+            array[self.count] = frame
+        self.count += 1
+
+    def window(self, size):
+        return [a[:size] for a in self.arrays]
+
+    def shift(self, n):
+        keep = self.count - n
+        for a in self.arrays:
+            a[:keep] = a[n:self.count].copy()
+        self.count = keep
+
+
+class WindowedReconstruction:
+    """Runs the network over the sampled timesteps in overlapping windows and merges them."""
+
+    def __init__(self, runner, clips, fps, size, progress, total, stats):
+        self.runner, self.clips, self.fps = runner, clips, fps
+        self.names = [c.name for c in clips]
+        self.size, self.overlap = size, plan_overlap(size)
+        self.buffer = WindowBuffer(clips, size)
+        self.merger = WindowMerger(fps, self.names)
+        self.start = 0
+        self.progress, self.total, self.stats = progress, total, stats
+        stats.window_size, stats.overlap, stats.buffer_frames = size, self.overlap, self.buffer.frames_held
+
+    def push(self, frames):
+        self.buffer.put(frames)
+        if self.buffer.count == self.buffer.capacity:
+            self._drain(final=False)
+
+    def finish(self):
+        self._drain(final=True)
+        return self.merger.views()
+
+    def _drain(self, final):
+        while True:
+            unmerged = self.start + self.buffer.count - self.merger.committed
+            if self.buffer.count == 0 or unmerged <= 0:
+                return
+            if not final and self.buffer.count < self.size:
+                return
+            m = min(self.buffer.count, self.size)
+            t0 = time.perf_counter()
+            try:
+                views = self.runner.run_window(self.buffer.window(m), self.names, self.fps)
+            except Exception as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                self._shrink(exc)
+                continue
+            self.stats.seconds["network"] = self.stats.seconds.get("network", 0.0) + time.perf_counter() - t0
+            self.stats.window_calls.append(m)
+            t0 = time.perf_counter()
+            self.merger.add(views, self.start)
+            self.stats.seconds["merge"] = self.stats.seconds.get("merge", 0.0) + time.perf_counter() - t0
+            del views
+            self.progress("network", self.merger.committed, max(self.total, self.merger.committed))
+            if self.buffer.count > m or not final:
+                advance = m - self.overlap if m > self.overlap else m
+                self.buffer.shift(advance)
+                self.start += advance
+            else:
+                return
+
+    def _shrink(self, exc):
+        _free_device_memory()
+        smaller = self.size // 2
+        if smaller < MIN_WINDOW or smaller <= self.merger.committed - self.start:
+            raise ChrommError(f"out of {'GPU ' if 'cuda' in _runner_device(self.runner) else ''}memory "
+                              f"even with a window of {self.size} timesteps ({exc}); use fewer or "
+                              "smaller clips, or --device cpu") from None
+        self.size, self.overlap = smaller, min(plan_overlap(smaller), self.overlap)
+        self.stats.window_size = smaller
+
+
+def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=None):
+    """Decode, sample and run the network in windows; returns (Views, Stats)."""
+    progress = progress or (lambda *a: None)
+    stats = stats or Stats()
+    check = _cancel_check(cancel)
+    progress("open", 0, len(options.clips))
+    t0 = time.perf_counter()
+    clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
+    timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
+    stats.seconds["open"] = time.perf_counter() - t0
+    progress("open", len(clips), len(clips))
+    check()
+    runner = runner or load_runner(options)
+    size = choose_window(runner, clips, timeline.count, options.window)
+    work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats)
+    progress("network", 0, timeline.count)
+    decode = 0.0
+    frames_iter = sample(clips, offsets, timeline, cancel=check)
+    t_dec = time.perf_counter()
+    for k, frames in frames_iter:
+        decode += time.perf_counter() - t_dec
+        work.push(frames)
+        stats.timesteps = k + 1
+        del frames
+        t_dec = time.perf_counter()
+    check()
+    views = work.finish()
+    views.meta["offsets_s"] = [float(o) for o in offsets]
+    views.meta["start_s"] = float(timeline.start)
+    views.meta["clips"] = [os.path.basename(c.path) for c in clips]
+    stats.seconds["decode"] = decode
+    stats.windows = len(stats.window_calls)
+    stats.detections = int(views.num_detections)
+    return views, stats
+
+
+def fuse(views, smplx_path=None):
+    from ..body.model_file import load_smplx_model, resolve_model_path
+    from ..fusion.pipeline import fuse_views
+
+    path = resolve_model_path(smplx_path)
+    model = load_smplx_model(path) if path else None
+    return fuse_views(views, smplx_model=model)
+
+
+def build_blend(take_path, blend_path, smplx_path=None):
+    """Build the .blend in a child process (the backend process never imports bpy)."""
+    cmd = [sys.executable, "-m", "chromm_addon", "build", take_path, "-o", blend_path]
+    if smplx_path:
+        cmd += ["--smplx", smplx_path]
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+        message = lines[-1] if lines else f"exit status {done.returncode}"
+        raise ChrommError(f"{blend_path}: building the .blend failed: {message.removeprefix('error: ')}")
+
+
+def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, progress=None,
+                cancel=None):
+    """The whole pipeline; writes take_out (and views_out, blend_out) or nothing. Returns Stats."""
+    progress = progress or (lambda *a: None)
+    check = _cancel_check(cancel)
+    targets = [p for p in (take_out, views_out, blend_out) if p]
+    if len(set(map(os.path.abspath, targets))) != len(targets):
+        raise ChrommError("the output files must be different paths")
+    for path in targets:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ChrommError(f"{path}: the output folder does not exist")
+    views, stats = reconstruct_views(options, runner=runner, progress=progress, cancel=cancel)
+    check()
+    progress("fuse", 0, 1)
+    t0 = time.perf_counter()
+    take = fuse(views, options.smplx)
+    stats.seconds["fuse"] = time.perf_counter() - t0
+    progress("fuse", 1, 1)
+    check()
+    from ..io.take import write_take
+    from ..io.views import write_views
+
+    progress("write", 0, len(targets))
+    t0 = time.perf_counter()
+    with _staging(targets) as staged:
+        write_take(staged[take_out], take)
+        if views_out:
+            write_views(staged[views_out], views)
+        stats.seconds["write"] = time.perf_counter() - t0
+        check()
+        if blend_out:
+            progress("build", 0, 1)
+            t0 = time.perf_counter()
+            build_blend(staged[take_out], staged[blend_out], options.smplx)
+            stats.seconds["build"] = time.perf_counter() - t0
+            progress("build", 1, 1)
+            check()
+    progress("write", len(targets), len(targets))
+    return stats
+
+
+class _staging:
+    """Staging folders beside each target; on success every staged file is moved onto its target."""
+
+    def __init__(self, targets):
+        self._originals = list(targets)
+        self.targets = [os.path.abspath(t) for t in targets]
+
+    def __enter__(self):
+        self.folders = {}
+        staged = {}
+        for original, target in zip(self._originals, self.targets):
+            folder = os.path.dirname(target)
+            if folder not in self.folders:
+                self.folders[folder] = tempfile.mkdtemp(prefix=".chromm-stage-", dir=folder)
+            staged[original] = os.path.join(self.folders[folder], os.path.basename(target))
+        self.staged = staged
+        return staged
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                for original, target in zip(self._originals, self.targets):
+                    os.replace(self.staged[original], target)
+        finally:
+            for folder in self.folders.values():
+                shutil.rmtree(folder, ignore_errors=True)
+        return False
+
+
+def _cancel_check(cancel):
+    if cancel is None:
+        return lambda: None
+    if callable(cancel) and not hasattr(cancel, "is_set"):
+        return cancel
+
+    def check():
+        if cancel.is_set():
+            raise Cancelled()
+
+    return check

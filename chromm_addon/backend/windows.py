@@ -1,0 +1,259 @@
+"""Long takes in windows: Sim(3) alignment of overlapping windows and merging into one views file.
+
+The network sees `size` timesteps at a time (all views together); consecutive windows share
+`overlap` timesteps. Each window comes back in its own world frame and scale, so window w is
+brought into the frame of window 0 by the similarity (scale, rotation, translation) that best maps
+its overlapping timesteps onto the already-aligned previous window (Umeyama with scale):
+
+- camera centres of every view at every shared timestep, plus the cameras' orientations (which
+  fix the rotation even when the centres are nearly collinear or coincide, e.g. one still camera),
+- the centroid of each (view, timestep)'s scene points, when both windows have points there,
+- head positions of detections matched by their 2D head pixel in the same view and timestep.
+
+The shared timesteps keep the earlier window's values; the later window contributes only what
+follows. Person identities are not matched here: all detections go into one views file in one
+frame and the test-time tracking (fuse) links them over the whole take, so identities carry
+across window borders the same way they carry from one timestep to the next.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ..io.views import Views, make_meta
+
+DETECTION_KEYS = ("det_score", "det_head_2d", "det_pelvis_2d", "det_head_cam", "det_rotvec",
+                  "det_betas", "det_expression")
+POINT_KEYS = ("points", "colors", "point_view", "point_time", "point_conf")
+
+
+@dataclasses.dataclass
+class Sim3:
+    """x -> scale * rotation @ x + translation."""
+
+    scale: float = 1.0
+    rotation: np.ndarray = dataclasses.field(default_factory=lambda: np.eye(3))
+    translation: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
+
+    def apply(self, points):
+        points = np.asarray(points, dtype=np.float64)
+        return self.scale * points @ self.rotation.T + self.translation
+
+    def apply_c2w(self, c2w):
+        """Camera-to-world matrices (..., 4, 4) moved by this similarity (camera axes stay unit)."""
+        c2w = np.asarray(c2w, dtype=np.float64)
+        out = c2w.copy()
+        out[..., :3, :3] = self.rotation @ c2w[..., :3, :3]
+        out[..., :3, 3] = self.apply(c2w[..., :3, 3])
+        return out
+
+    def matrix(self):
+        m = np.eye(4)
+        m[:3, :3] = self.scale * self.rotation
+        m[:3, 3] = self.translation
+        return m
+
+
+def umeyama(src, dst, weights=None, src_rotations=None, dst_rotations=None, with_scale=True):
+    """The Sim(3) minimising sum w |dst - (s R src + t)|^2 (Umeyama 1991), with optional rotation
+    pairs that add sum |R_dst - R R_src|^2 to the rotation fit (weighted to match the points' scale).
+
+    With fewer than two distinct points the scale is left at 1.
+    """
+    src = np.asarray(src, dtype=np.float64).reshape(-1, 3)
+    dst = np.asarray(dst, dtype=np.float64).reshape(-1, 3)
+    w = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    mu_s, mu_d = w @ src, w @ dst
+    xs, xd = src - mu_s, dst - mu_d
+    var_s = float(w @ np.sum(xs * xs, axis=1))
+    var_d = float(w @ np.sum(xd * xd, axis=1))
+    cov = (xd * w[:, None]).T @ xs  # sum w (dst - mu_d)(src - mu_s)^T
+    if src_rotations is not None and len(src_rotations):
+        r_pairs = np.einsum("nij,nkj->ik", np.asarray(dst_rotations, np.float64),
+                            np.asarray(src_rotations, np.float64)) / len(src_rotations)
+        # Same units as cov (length^2) so neither term swamps the other.
+        cov = cov + max(np.sqrt(var_s * var_d), 1e-12) * r_pairs
+    u, d, vt = np.linalg.svd(cov)
+    sign = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[2, 2] = -1.0
+    rotation = u @ sign @ vt
+    if with_scale and var_s > 1e-12:
+        scale = float(w @ np.sum(xd * (xs @ rotation.T), axis=1)) / var_s
+        if not scale > 0:
+            scale = 1.0
+    else:
+        scale = 1.0
+    translation = mu_d - scale * rotation @ mu_s
+    return Sim3(scale, rotation, translation)
+
+
+def plan_overlap(size):
+    """Shared timesteps between windows of `size` timesteps: a quarter, 1..16, below the size."""
+    return int(max(1, min(16, size // 4, size - 1)))
+
+
+def transform_views(views, sim):
+    """A copy of `views` in the frame that `sim` maps its world to (camera-frame values scale)."""
+    out = dataclasses.replace(views, extra=dict(views.extra))
+    out.cam_c2w = sim.apply_c2w(views.cam_c2w).astype(np.float32)
+    out.det_head_cam = (views.det_head_cam * sim.scale).astype(np.float32)
+    if views.points is not None:
+        out.points = sim.apply(views.points).astype(np.float32)
+    return out
+
+
+def _head_world(views):
+    c2w = views.cam_c2w[views.det_view, views.det_time].astype(np.float64)
+    return np.einsum("nij,nj->ni", c2w[:, :3, :3], views.det_head_cam) + c2w[:, :3, 3]
+
+
+def correspondences(reference, ref_start, window, overlap, match_px=0.05):
+    """Point pairs (window frame -> reference frame) and rotation pairs over the shared timesteps.
+
+    `reference` is the previous window in the merged frame, its timestep 0 at `ref_start` frames
+    before the new window's timestep 0 (so window timestep j is reference timestep ref_start + j).
+    """
+    src, dst, src_r, dst_r = [], [], [], []
+    num_views = window.num_views
+    for j in range(overlap):
+        rj = ref_start + j
+        if rj >= reference.num_frames or j >= window.num_frames:
+            break
+        for v in range(num_views):
+            src.append(window.cam_c2w[v, j, :3, 3])
+            dst.append(reference.cam_c2w[v, rj, :3, 3])
+            src_r.append(window.cam_c2w[v, j, :3, :3])
+            dst_r.append(reference.cam_c2w[v, rj, :3, :3])
+    if window.points is not None and reference.points is not None and \
+            window.point_view is not None and reference.point_view is not None:
+        for j in range(overlap):
+            rj = ref_start + j
+            for v in range(num_views):
+                a = window.points[(window.point_view == v) & (window.point_time == j)]
+                b = reference.points[(reference.point_view == v) & (reference.point_time == rj)]
+                if len(a) >= 8 and len(b) >= 8:
+                    src.append(a.mean(axis=0))
+                    dst.append(b.mean(axis=0))
+    if window.num_detections and reference.num_detections:
+        heads_w, heads_r = _head_world(window), _head_world(reference)
+        for j in range(overlap):
+            rj = ref_start + j
+            for v in range(num_views):
+                iw = np.flatnonzero((window.det_view == v) & (window.det_time == j))
+                ir = np.flatnonzero((reference.det_view == v) & (reference.det_time == rj))
+                if not len(iw) or not len(ir):
+                    continue
+                limit = match_px * float(np.hypot(*window.image_size[v]))
+                dist = np.linalg.norm(window.det_head_2d[iw][:, None] - reference.det_head_2d[ir][None],
+                                      axis=2)
+                for a in range(len(iw)):  # mutual nearest neighbours within the limit
+                    b = int(np.argmin(dist[a]))
+                    if int(np.argmin(dist[:, b])) == a and dist[a, b] <= limit:
+                        src.append(heads_w[iw[a]])
+                        dst.append(heads_r[ir[b]])
+    return (np.asarray(src, np.float64).reshape(-1, 3), np.asarray(dst, np.float64).reshape(-1, 3),
+            np.asarray(src_r, np.float64).reshape(-1, 3, 3), np.asarray(dst_r, np.float64).reshape(-1, 3, 3))
+
+
+def align_window(reference, ref_start, window, overlap):
+    src, dst, src_r, dst_r = correspondences(reference, ref_start, window, overlap)
+    if not len(src):
+        return Sim3()
+    return umeyama(src, dst, src_rotations=src_r, dst_rotations=dst_r)
+
+
+class WindowMerger:
+    """Collects windows (in take order) into one views file in the first window's frame.
+
+    Holds only the merged outputs (cameras, detections, a bounded number of points) and the
+    previous window; never frames.
+    """
+
+    def __init__(self, fps, view_names, max_points=500_000, seed=0):
+        self.fps, self.view_names = float(fps), list(view_names)
+        self.max_points = int(max_points)
+        self._rng = np.random.default_rng(seed)
+        self._cams_K, self._cams_c2w = [], []
+        self._dets = {k: [] for k in ("det_view", "det_time") + DETECTION_KEYS}
+        self._points = {k: [] for k in POINT_KEYS}
+        self._num_points = 0
+        self.committed = 0          # timesteps merged so far
+        self._previous = None       # (aligned window, its first timestep)
+        self.meta = None
+        self.image_size = None
+        self.transforms = []        # (first timestep, Sim3) per window
+
+    def add(self, window, start):
+        """Merge `window` (a Views for timesteps start .. start + T - 1) whose first timesteps
+        overlap the last ones merged; timesteps already merged keep their values."""
+        if self.meta is None:
+            self.meta, self.image_size = dict(window.meta), window.image_size
+            sim = Sim3()
+        else:
+            prev, prev_start = self._previous
+            overlap = self.committed - start
+            sim = align_window(prev, start - prev_start, window, overlap)
+        aligned = transform_views(window, sim)
+        self.transforms.append((start, sim))
+        skip = self.committed - start  # shared timesteps, already merged
+        self._commit(aligned, start, skip)
+        self._previous = (aligned, start)
+
+    def _commit(self, views, start, skip):
+        self._cams_K.append(views.cam_K[:, skip:])
+        self._cams_c2w.append(views.cam_c2w[:, skip:])
+        keep = views.det_time >= skip
+        self._dets["det_view"].append(views.det_view[keep])
+        self._dets["det_time"].append((views.det_time[keep] + start).astype(np.int32))
+        for k in DETECTION_KEYS:
+            self._dets[k].append(getattr(views, k)[keep])
+        if views.points is not None:
+            keep_p = np.ones(len(views.points), bool) if views.point_time is None else views.point_time >= skip
+            for k in POINT_KEYS:
+                value = getattr(views, k)
+                if value is None:
+                    value = self._default_point_value(k, views, len(views.points))
+                value = value[keep_p]
+                if k == "point_time":
+                    value = (value + start).astype(np.int32)
+                self._points[k].append(value)
+            self._num_points += int(keep_p.sum())
+            if self._num_points > self.max_points:
+                self._thin_points()
+        self.committed = start + views.num_frames
+
+    @staticmethod
+    def _default_point_value(key, views, n):
+        if key == "point_view":
+            return np.zeros(n, np.int32)
+        if key == "point_time":
+            return np.zeros(n, np.int32)
+        if key == "point_conf":
+            return np.ones(n, np.float32)
+        raise KeyError(key)
+
+    def _thin_points(self):
+        """Keep a uniform random subset of max_points, so memory stays bounded on long takes."""
+        merged = {k: np.concatenate(v) for k, v in self._points.items()}
+        keep = np.sort(self._rng.choice(self._num_points, self.max_points, replace=False))
+        self._points = {k: [v[keep]] for k, v in merged.items()}
+        self._num_points = self.max_points
+
+    def views(self):
+        if self.meta is None:
+            raise ValueError("no windows merged")
+        dets = {k: np.concatenate(v) for k, v in self._dets.items()}
+        meta = make_meta(self.fps, self.view_names, model=self.meta.get("model", "chromm"),
+                         weights=self.meta.get("weights"),
+                         **{k: v for k, v in self.meta.items()
+                            if k not in ("format", "version", "fps", "views", "model", "weights")})
+        meta["windows"] = [{"start": int(s), "scale": float(t.scale)} for s, t in self.transforms]
+        points = {k: np.concatenate(v) for k, v in self._points.items()} if self._points["points"] else {}
+        return Views(meta=meta, image_size=self.image_size,
+                     cam_K=np.concatenate(self._cams_K, axis=1).astype(np.float32),
+                     cam_c2w=np.concatenate(self._cams_c2w, axis=1).astype(np.float32),
+                     det_view=dets["det_view"].astype(np.int32), det_time=dets["det_time"].astype(np.int32),
+                     **{k: dets[k].astype(np.float32) for k in DETECTION_KEYS},
+                     **{k: points.get(k) for k in POINT_KEYS})

@@ -1,0 +1,74 @@
+"""Rendering helpers for a built take: source clips behind their cameras, aligned in time; looking
+through a view; timeline markers that cut between views.
+
+Where the clips are comes from the take's meta `sources` (one entry per view, written by
+`reconstruct`: {"path": clip, "start_time": seconds into the clip at timestep 0}) or from the
+caller (the add-on's clip list).
+"""
+
+import os
+
+from ..errors import ChrommError
+from .cameras import VIEW_PROP, set_view_resolution
+
+
+def take_cameras(collection):
+    """The take's camera objects in view order."""
+    cams = [o for o in collection.all_objects if o.type == "CAMERA" and VIEW_PROP in o]
+    return sorted(cams, key=lambda o: o[VIEW_PROP])
+
+
+def attach_source_clip(camera_obj, clip_path, scene, start_time=0.0, alpha=1.0):
+    """Show `clip_path` behind the camera so that clip time `start_time` is at scene.frame_start.
+
+    Blender plays a movie clip one clip frame per scene frame from `clip.frame_start`, so the clip
+    starts `start_time * clip_fps` frames before the take. Returns the MovieClip.
+    """
+    import bpy
+
+    if not os.path.isfile(clip_path):
+        raise ChrommError(f"{clip_path}: source clip not found")
+    try:
+        clip = bpy.data.movieclips.load(clip_path, check_existing=True)
+    except RuntimeError as exc:
+        raise ChrommError(f"{clip_path}: Blender cannot open this clip ({str(exc).strip()})") from None
+    clip.frame_start = scene.frame_start - int(round(start_time * clip.fps))
+    cam = camera_obj.data
+    cam.show_background_images = True
+    for bg in list(cam.background_images):  # one source clip per camera
+        if bg.source == "MOVIE_CLIP":
+            cam.background_images.remove(bg)
+    bg = cam.background_images.new()
+    bg.source = "MOVIE_CLIP"
+    bg.clip = clip
+    bg.use_camera_clip = False
+    bg.alpha = alpha
+    bg.frame_method = "FIT"
+    return clip
+
+
+def attach_sources_from_meta(collection, take_meta, scene):
+    """Attach every view's clip listed in the take meta `sources`; returns the views done."""
+    done = []
+    for cam, source in zip(take_cameras(collection), take_meta.get("sources") or []):
+        if source and source.get("path") and os.path.isfile(source["path"]):
+            attach_source_clip(cam, source["path"], scene, float(source.get("start_time", 0.0)))
+            done.append(cam[VIEW_PROP])
+    return done
+
+
+def look_through(scene, camera_obj):
+    """Make the camera active with the scene resolution of its view."""
+    scene.camera = camera_obj
+    set_view_resolution(scene, camera_obj)
+
+
+def add_cut(scene, camera_obj, frame):
+    """A timeline marker at `frame` that switches the active camera to this view."""
+    name = f"{camera_obj.name}@{frame}"
+    for marker in scene.timeline_markers:
+        if marker.frame == frame:
+            scene.timeline_markers.remove(marker)
+    marker = scene.timeline_markers.new(name, frame=int(frame))
+    marker.camera = camera_obj
+    return marker

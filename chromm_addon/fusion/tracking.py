@@ -1,0 +1,139 @@
+"""Temporal identity: link the fused bodies of successive timesteps into tracks.
+
+Geometry and shape only, never appearance. Each track predicts its head position with constant
+velocity (least-squares slope over its last `velocity_window` observations). Per timestep,
+matching is a cascade of minimum-cost assignments:
+1. tracks seen within the last `active_gap_s` against the new bodies, cost = distance from the
+   prediction + `turn_cost_m_per_rad` * angle between the track's last root orientation and the
+   body's, gate `gate_m` on the distance. Crossing people keep their ids because each follows its
+   own predicted path and keeps facing its own way, even when their heads come within a few
+   centimetres;
+2. the remaining bodies against tracks lost for up to `max_gap_s` (re-identification after an
+   occlusion), cost = distance / gate + `betas_weight` * shape distance, with a gate growing by
+   `reid_speed_mps` per second lost and a prediction extrapolated at most `max_extrapolation_s`;
+3. what is left starts new tracks.
+Tracks with fewer than `min_track_s` of observations (false detections, stray clusters) are
+dropped, and only tracks that have reached that length may be re-identified after a long gap.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from .assignment import linear_sum_assignment
+
+
+@dataclasses.dataclass
+class TrackingOptions:
+    gate_m: float = 0.4
+    active_gap_s: float = 0.1
+    max_gap_s: float = 4.0
+    reid_speed_mps: float = 0.8
+    max_extrapolation_s: float = 1.0
+    betas_weight: float = 0.5
+    turn_cost_m_per_rad: float = 0.3
+    velocity_window: int = 10
+    max_speed_mps: float = 3.0
+    min_track_s: float = 0.3
+
+
+class _Track:
+    def __init__(self, t, pos, betas, root):
+        self.times = [t]
+        self.pos = [pos]
+        self.root = root
+        self.betas_sum = np.array(betas, dtype=np.float64)
+        self.velocity = np.zeros(3)
+
+    @property
+    def last_time(self):
+        return self.times[-1]
+
+    @property
+    def betas(self):
+        return self.betas_sum / len(self.times)
+
+    def predict(self, t, fps, max_extrapolation_s):
+        dt = min((t - self.last_time) / fps, max_extrapolation_s)
+        return self.pos[-1] + self.velocity * dt
+
+    def add(self, t, pos, betas, root, fps, opts):
+        self.times.append(t)
+        self.pos.append(pos)
+        self.root = root
+        self.betas_sum += betas
+        n = min(len(self.times), opts.velocity_window)
+        if n >= 2:
+            ts = np.array(self.times[-n:], dtype=np.float64) / fps
+            ps = np.array(self.pos[-n:])
+            tc = ts - ts.mean()
+            vel = (tc[:, None] * (ps - ps.mean(0))).sum(0) / max((tc**2).sum(), 1e-12)
+            speed = np.linalg.norm(vel)
+            if speed > opts.max_speed_mps:
+                vel *= opts.max_speed_mps / speed
+            self.velocity = vel
+
+
+def _match(cost, gate_ok):
+    rows, cols = linear_sum_assignment(np.where(gate_ok, cost, np.inf))
+    keep = gate_ok[rows, cols]
+    return rows[keep], cols[keep]
+
+
+def track(time, head, betas, fps, opts=None, root=None):
+    """Track index (0..P-1, ordered by first appearance) of each body, -1 where dropped.
+
+    time (K,) int timesteps, head (K, 3) world head positions (metres), betas (K, B),
+    root (K, 3, 3) world root orientations or None (position and shape only).
+    """
+    opts = opts or TrackingOptions()
+    time = np.asarray(time)
+    if root is None:
+        root = np.broadcast_to(np.eye(3), (len(time), 3, 3))
+    assigned = np.full(len(time), -1, dtype=np.int64)
+    tracks = []
+    min_obs = max(2, int(round(opts.min_track_s * fps)))
+    order = np.argsort(time, kind="stable")
+    bounds = np.flatnonzero(np.diff(time[order])) + 1
+    for group in np.split(order, bounds):
+        if len(group) == 0:
+            continue
+        t = int(time[group[0]])
+        free = list(group)
+        gaps = np.array([(t - tr.last_time) / fps for tr in tracks])
+        confirmed = np.array([len(tr.times) >= min_obs for tr in tracks], dtype=bool)
+        active = [i for i in range(len(tracks)) if gaps[i] <= opts.active_gap_s + 1e-9]
+        lost = [i for i in range(len(tracks)) if opts.active_gap_s + 1e-9 < gaps[i]
+                and (gaps[i] <= opts.max_gap_s if confirmed[i] else gaps[i] <= 2 * opts.active_gap_s)]
+        for stage, candidates in ((0, active), (1, lost)):
+            if not candidates or not free:
+                continue
+            pred = np.array([tracks[i].predict(t, fps, opts.max_extrapolation_s) for i in candidates])
+            obs = head[free]
+            dist = np.linalg.norm(pred[:, None] - obs[None], axis=-1)
+            if stage == 0:
+                gate = np.full(len(candidates), opts.gate_m)
+                last_root = np.array([tracks[i].root for i in candidates])
+                cos = (np.einsum("aij,bij->ab", last_root, root[free]) - 1) / 2
+                cost = dist + opts.turn_cost_m_per_rad * np.arccos(np.clip(cos, -1.0, 1.0))
+            else:
+                gate = opts.gate_m + opts.reid_speed_mps * gaps[candidates]
+                shape = np.linalg.norm(np.array([tracks[i].betas for i in candidates])[:, None]
+                                       - betas[free][None], axis=-1)
+                cost = dist / gate[:, None] + opts.betas_weight * shape
+            rows, cols = _match(cost, dist < gate[:, None])
+            for r, c in zip(rows, cols):
+                k = free[c]
+                tracks[candidates[r]].add(t, head[k], betas[k], root[k], fps, opts)
+                assigned[k] = candidates[r]
+            taken = set(cols.tolist())
+            free = [k for j, k in enumerate(free) if j not in taken]
+        for k in free:
+            assigned[k] = len(tracks)
+            tracks.append(_Track(t, head[k], betas[k], root[k]))
+    keep = np.array([len(tr.times) >= min_obs for tr in tracks], dtype=bool)
+    firsts = np.array([tr.times[0] for tr in tracks])
+    kept = [i for i in np.argsort(firsts, kind="stable") if keep[i]]
+    remap = np.full(len(tracks) + 1, -1, dtype=np.int64)
+    remap[kept] = np.arange(len(kept))
+    return remap[assigned]

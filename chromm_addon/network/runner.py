@@ -1,0 +1,256 @@
+"""NetworkRunner: frames of one window (all views) -> a views file (contract 3).
+
+All V x T images of a window go through Pi3X together (the multi-view, multi-frame set CHROMM
+reconstructs jointly), then Multi-HMR in chunks, then the CHROMM heads or the composition of the
+two networks' own outputs. On CUDA the backbones run in bf16 autocast with SDPA attention and the
+heads in float32; tensors stay on the device until the single transfer at the end.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from ..errors import ChrommError
+from ..io.views import Views, make_meta
+from . import weights as w
+from .image_maps import multihmr_map, resize_map
+from .preprocess import PIXEL_LIMIT
+
+TINY_PIXEL_LIMIT = 14 * 14 * 40
+
+HINT = "run `python -m chromm_addon weights check`"
+
+
+def resolve_device(device="auto"):
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ChrommError(f"device {device!r}: expected auto, cpu or cuda")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ChrommError("device 'cuda' was asked for but no CUDA GPU is available to torch; "
+                          "use --device cpu or auto")
+    return torch.device(device)
+
+
+def _has_non_persistent_buffers(module):
+    return bool({name for name, _ in module.named_buffers()} - set(module.state_dict()))
+
+
+def _build_with_weights(builder, preset, sources, kind, device):
+    """Build a component and load it from [(path, state)] (later entries override earlier keys).
+
+    Built on the meta device and handed the checkpoint's tensors when the module has no buffers
+    outside its state dict, so the weights are allocated once, on the target device.
+    """
+    import torch
+
+    with torch.device("meta"):
+        module = builder(preset)
+    if _has_non_persistent_buffers(module):
+        with torch.device(device):
+            module = builder(preset)
+    state, path = {}, None
+    for path, part in sources:
+        state.update(part)
+    report = w.load_into(module, state, path, kind, device=device)
+    return module.to(device).eval(), report
+
+
+class NetworkRunner:
+    """The network with its weights on a device; `run_window` turns frames into a Views object.
+
+    weights_dir: folder of the checkpoint files (weights.find_weight_files); tiny=True builds the
+    tiny configuration, random-initialised with `seed` when weights_dir is None (tests, CI).
+    """
+
+    def __init__(self, weights_dir=None, device="auto", tiny=False, seed=0, det_thresh=0.3,
+                 conf_thresh=0.1, points_per_image=2000, mhmr_chunk=16, pixel_limit=None):
+        import torch
+
+        from .chromm import ChrommNetwork, build_heads, build_multihmr, build_pi3x
+
+        self.device = resolve_device(device)
+        self.preset = "tiny" if tiny else "full"
+        # Pi3X's input pixel budget: upstream's for the full network, a small one for the tiny.
+        self.pixel_limit = pixel_limit or (TINY_PIXEL_LIMIT if tiny else PIXEL_LIMIT)
+        self.conf_thresh, self.points_per_image = conf_thresh, points_per_image
+        self.hashes = {}
+        if tiny and weights_dir is None:
+            with torch.random.fork_rng(devices=[]), torch.device(self.device):
+                torch.manual_seed(seed)
+                pi3x, mhmr = build_pi3x("tiny"), build_multihmr("tiny")
+            heads, self.reports = None, {}
+        else:
+            pi3x, mhmr, heads = self._load(weights_dir, build_pi3x, build_multihmr, build_heads)
+        self.network = ChrommNetwork(pi3x.eval(), mhmr.eval(), heads, det_thresh=det_thresh,
+                                     mhmr_chunk=mhmr_chunk).to(self.device).eval()
+        self.mhmr_size = mhmr.config.img_size
+        self.model_name = "chromm" if heads is not None else "composition(pi3x+multihmr)"
+
+    @classmethod
+    def tiny(cls, seed=0, device="cpu", **kwargs):
+        """Random-initialised tiny network (composition mode), for tests and CI."""
+        return cls(weights_dir=None, device=device, tiny=True, seed=seed, **kwargs)
+
+    def _load(self, weights_dir, build_pi3x, build_multihmr, build_heads):
+        files = w.find_weight_files(weights_dir)
+        for kind in ("pi3x", "multihmr"):
+            if getattr(files, kind) is None:
+                raise ChrommError(f"{files.where_to_put(kind)}: not found ({w.SOURCES[kind]}); {HINT}")
+        chromm_parts = {"pi3x": {}, "multihmr": {}, "heads": {}}
+        if files.chromm:
+            meta = w.check_chromm_metadata(files.chromm)
+            if meta.get("heads_preset") != self.preset:
+                raise ChrommError(f"{files.chromm}: heads for the {meta.get('heads_preset')!r} "
+                                  f"configuration, the network is {self.preset!r}; {HINT}")
+            chromm_parts = w.split_chromm_state(w.read_state_dict(files.chromm, "chromm"), files.chromm)
+        dev = self.device
+        self.reports = {}
+        pi3x_sources = [(files.pi3x, w.read_state_dict(files.pi3x, "pi3x", device=dev))]
+        mhmr_sources = [(files.multihmr, w.read_state_dict(files.multihmr, "multihmr"))]
+        if chromm_parts["pi3x"]:
+            pi3x_sources.append((files.chromm, chromm_parts["pi3x"]))
+        if chromm_parts["multihmr"]:
+            mhmr_sources.append((files.chromm, chromm_parts["multihmr"]))
+        pi3x, self.reports["pi3x"] = _build_with_weights(build_pi3x, self.preset, pi3x_sources, "pi3x", dev)
+        del pi3x_sources
+        mhmr, self.reports["multihmr"] = _build_with_weights(build_multihmr, self.preset, mhmr_sources,
+                                                             "multihmr", dev)
+        del mhmr_sources
+        heads = None
+        if files.chromm:
+            heads, self.reports["heads"] = _build_with_weights(
+                build_heads, self.preset, [(files.chromm, chromm_parts["heads"])], "chromm", dev)
+        for kind in ("pi3x", "multihmr", "chromm"):
+            path = getattr(files, kind)
+            if path:
+                self.hashes[os.path.relpath(path, files.folder)] = w.sha256_file(path)
+        return pi3x, mhmr, heads
+
+    # ------------------------------------------------------------------------------------------
+
+    def run_window(self, frames, view_names, fps):
+        """frames: one uint8 RGB array (T, H, W, 3) per view (sizes may differ between views).
+
+        Returns Views: cameras, all detections (pixels of the original frames) and scene points
+        (confidence-filtered, people removed, subsampled), in Pi3X's world frame, metric scale.
+        """
+        import torch
+
+        from .multihmr_preprocess import letterbox_frames
+        from .preprocess import frames_to_tensor, pi3x_image_size, resize_frames
+        from .rotation_torch import matrix_to_axis_angle
+
+        frames = [np.asarray(f) for f in frames]
+        view_names = list(view_names)
+        _check_window(frames, view_names)
+        num_views, num_times = len(frames), frames[0].shape[0]
+        sizes = [(f.shape[2], f.shape[1]) for f in frames]                        # (W, H) per view
+        pi3x_wh = pi3x_image_size(*sizes[0], pixel_limit=self.pixel_limit)
+        dev = self.device
+        small = np.concatenate([resize_frames(f, pi3x_wh) for f in frames])        # (M, h, w, 3)
+        pi3x_in = frames_to_tensor(small, dev)
+        mhmr_in = torch.cat([letterbox_frames(f, self.mhmr_size, dev) for f in frames])
+        maps_p = [resize_map(s, pi3x_wh) for s in sizes]
+        maps_m = [multihmr_map(s, self.mhmr_size) for s in sizes]
+
+        def per_image(values):
+            return torch.tensor(np.repeat(np.asarray(values, dtype=np.float32), num_times, axis=0), device=dev)
+
+        orig_to_pi3x = (per_image([m.scale for m in maps_p]), per_image([m.offset for m in maps_p]))
+        orig_to_mhmr = (per_image([m.scale for m in maps_m]), per_image([m.offset for m in maps_m]))
+
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
+        with torch.inference_mode(), autocast:
+            out = self.network(pi3x_in, mhmr_in, orig_to_pi3x, orig_to_mhmr)
+        with torch.inference_mode():
+            result = self._to_original(out, orig_to_pi3x, num_times, matrix_to_axis_angle)
+            picked = self._scene_points(out)
+            host = {k: v.cpu().numpy() for k, v in {**result, **picked}.items()}
+
+        colors = small.reshape(-1, 3)[host.pop("point_flat")]
+        meta = make_meta(fps, view_names, model=self.model_name, weights=self.hashes,
+                         preset=self.preset, pi3x_input_size=list(pi3x_wh), multihmr_input_size=self.mhmr_size)
+        return Views(
+            meta=meta, image_size=np.array(sizes, dtype=np.int32),
+            cam_K=host["K"].reshape(num_views, num_times, 3, 3).astype(np.float32),
+            cam_c2w=host["c2w"].reshape(num_views, num_times, 4, 4).astype(np.float32),
+            det_view=(host["img"] // num_times).astype(np.int32), det_time=(host["img"] % num_times).astype(np.int32),
+            det_score=host["score"].astype(np.float32), det_head_2d=host["head_2d"].astype(np.float32),
+            det_pelvis_2d=host["pelvis_2d"].astype(np.float32), det_head_cam=host["head_cam"].astype(np.float32),
+            det_rotvec=host["rotvec"].astype(np.float32), det_betas=host["betas"].astype(np.float32),
+            det_expression=host["expression"].astype(np.float32),
+            points=host["points"].astype(np.float32), colors=colors.astype(np.uint8),
+            point_view=(host["point_img"] // num_times).astype(np.int32),
+            point_time=(host["point_img"] % num_times).astype(np.int32),
+            point_conf=host["point_conf"].astype(np.float32))
+
+    @staticmethod
+    def _to_original(out, orig_to_pi3x, num_times, matrix_to_axis_angle):
+        """Pixels and intrinsics from Pi3X's input back to the original frames."""
+        import torch
+
+        scale, offset = orig_to_pi3x
+        img = out["det_image"]
+        inv = torch.zeros_like(out["K"])
+        inv[:, 0, 0], inv[:, 1, 1] = 1.0 / scale[:, 0], 1.0 / scale[:, 1]
+        inv[:, :2, 2] = -offset / scale
+        inv[:, 2, 2] = 1.0
+        return dict(
+            K=inv @ out["K"], c2w=out["c2w"], img=img, score=out["det_score"],
+            head_2d=(out["det_head_2d"] - offset[img]) / scale[img],
+            pelvis_2d=(out["det_pelvis_2d"] - offset[img]) / scale[img],
+            head_cam=out["det_head_cam"], rotvec=matrix_to_axis_angle(out["det_rotmat"]),
+            betas=out["det_betas"], expression=out["det_expression"])
+
+    def _scene_points(self, out):
+        """Confident, person-free scene points on a regular pixel subsample of every image."""
+        import torch
+
+        points, conf, mask = out["points"], out["conf"], out["person_mask"]
+        m, height, width = conf.shape
+        stride = max(1, math.ceil(math.sqrt(height * width / max(1, self.points_per_image))))
+        keep = torch.zeros_like(mask)
+        keep[:, ::stride, ::stride] = True
+        keep &= (conf > self.conf_thresh) & ~mask & torch.isfinite(points).all(-1)
+        flat = keep.reshape(-1).nonzero()[:, 0]
+        return dict(points=points.reshape(-1, 3)[flat], point_conf=conf.reshape(-1)[flat],
+                    point_img=flat // (height * width), point_flat=flat)
+
+
+def _check_window(frames, view_names):
+    if not frames or len(frames) != len(view_names):
+        raise ChrommError(f"window: {len(frames)} frame stacks for {len(view_names)} view names")
+    times = frames[0].shape[0] if frames[0].ndim == 4 else 0
+    for name, f in zip(view_names, frames):
+        if f.dtype != np.uint8 or f.ndim != 4 or f.shape[-1] != 3:
+            raise ChrommError(f"view {name!r}: frames must be uint8 RGB (T, H, W, 3), got {f.dtype} {f.shape}")
+        if f.shape[0] != times or times == 0:
+            raise ChrommError(f"view {name!r}: {f.shape[0]} frames, the window has {times}")
+
+
+# Activation memory per image of a window, bf16, at Pi3X's ~255k-pixel input plus Multi-HMR's
+# chunked 896 pass: upstream's benchmark measures 68.9 MB per image for Pi3X at 378x672
+# (benchmark_pi3x.json); 1.5x margin for our point/mask post-processing and the allocator.
+BYTES_PER_IMAGE = int(68.9e6 * 1.5)
+FIXED_RESERVE = int(4e9)  # one Multi-HMR chunk at 896, intermediate buffers, fragmentation
+
+
+def estimate_window_size(device, image_hw, num_views, max_timesteps=64):
+    """Timesteps per window that fit the free memory of `device` with all views batched.
+
+    image_hw: the original frames' (height, width) (their upload and letterbox count too).
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+    else:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    frame_bytes = image_hw[0] * image_hw[1] * 3 * 5          # uint8 upload + float copy
+    per_step = num_views * (BYTES_PER_IMAGE + frame_bytes)
+    return int(max(1, min(max_timesteps, (free - FIXED_RESERVE) // per_step)))

@@ -1,0 +1,76 @@
+"""Render helpers: source clips behind cameras aligned in time, look-through, camera cuts."""
+
+import numpy as np
+import pytest
+
+from test_blender_build import make_take
+
+pytestmark = pytest.mark.blender
+
+
+def _write_clip(path, frames=20, fps=25.0, size=(64, 48)):
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), i * 10 % 255, np.uint8))
+    writer.release()
+    return str(path)
+
+
+def test_clip_behind_camera_starts_at_its_offset(tmp_path):
+    import bpy
+
+    from chromm_addon.blender.build import build_take
+    from chromm_addon.blender.render_setup import attach_sources_from_meta, take_cameras
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    take = make_take(T=4, P=1, V=2, N=10)
+    clips = [_write_clip(tmp_path / f"v{v}.avi") for v in range(2)]
+    take.meta["sources"] = [{"path": clips[0], "start_time": 0.0},
+                            {"path": clips[1], "start_time": 0.4}]
+    scene = bpy.context.scene
+    collection = build_take(take, name="take")
+    assert attach_sources_from_meta(collection, take.meta, scene) == [0, 1]
+    cams = take_cameras(collection)
+    for cam, start in zip(cams, (0.0, 0.4)):
+        (bg,) = cam.data.background_images
+        assert cam.data.show_background_images and bg.source == "MOVIE_CLIP"
+        assert bg.clip.frame_duration == 20
+        # Clip frame shown at the take's first frame = start_time * clip fps.
+        assert scene.frame_start - bg.clip.frame_start == round(start * bg.clip.fps)
+
+
+def test_missing_clip_is_reported(tmp_path):
+    import bpy
+
+    from chromm_addon.blender.build import build_take
+    from chromm_addon.blender.render_setup import attach_source_clip, take_cameras
+    from chromm_addon.errors import ChrommError
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    cam = take_cameras(build_take(make_take(T=2, P=0, V=1, N=5), name="take"))[0]
+    with pytest.raises(ChrommError, match="not found"):
+        attach_source_clip(cam, str(tmp_path / "nope.mp4"), bpy.context.scene)
+
+
+def test_look_through_and_cuts_switch_the_active_camera():
+    import bpy
+
+    from chromm_addon.blender.build import build_take
+    from chromm_addon.blender.render_setup import add_cut, look_through, take_cameras
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    take = make_take(T=6, P=0, V=2, N=5)
+    take.image_size[1] = (720, 1280)
+    scene = bpy.context.scene
+    cams = take_cameras(build_take(take, name="take"))
+    look_through(scene, cams[1])
+    assert scene.camera == cams[1]
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (720, 1280)
+    add_cut(scene, cams[0], scene.frame_start)
+    add_cut(scene, cams[1], scene.frame_start + 3)
+    add_cut(scene, cams[0], scene.frame_start + 3)  # replaces the cut at that frame
+    assert len(scene.timeline_markers) == 2
+    scene.frame_set(scene.frame_start + 4)
+    assert scene.camera == cams[0]
