@@ -22,34 +22,35 @@ from chromm_addon.evaluation.evaluate import evaluate_single_views, evaluate_tak
 from chromm_addon.evaluation.simulate import PRESETS, simulate_views  # noqa: E402
 from chromm_addon.evaluation.synthetic import make_scene  # noqa: E402
 
-COLUMNS = ("people", "views", "noise", "smooth", "dets", "assoc %", "pair P/R %", "ID sw", "MOTA %",
+COLUMNS = ("seed", "people", "views", "noise", "smooth", "dets", "assoc %", "pair P/R %", "ID sw", "MOTA %",
            "cover %", "W-MPJPE fused", "W-MPJPE 1-view", "W gain %", "WA fused", "WA 1-view",
-           "world MPJPE", "PA-MPJPE", "jitter", "cam rot °", "scale err %", "fuse s")
+           "world MPJPE", "PA-MPJPE", "jitter", "cam rot °", "scale err %", "fuse s", "fuse CPU s")
 
 
 def _ints(text):
     return [int(x) for x in text.split(",") if x]
 
 
-def run_cell(people, views, noise, frames, seed, same_shape, smooth, model):
+def run_cell(people, views, noise, frames, seed, same_shape, smooth, model, camera_motion=0.0):
     from chromm_addon.fusion.pipeline import FuseOptions, fuse_views
 
     scene = make_scene(num_people=people, num_views=views, num_frames=frames, seed=seed,
-                       same_shape=same_shape, model=model)
+                       same_shape=same_shape, model=model, camera_motion=camera_motion)
     sim = simulate_views(scene, PRESETS[noise], seed=seed + 1000)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     take = fuse_views(sim, smplx_model=model, options=FuseOptions(smooth=smooth))
-    fuse_s = time.perf_counter() - start
+    fuse_s, fuse_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     fused = evaluate_take(take, scene, model=model, views=sim)
     single = evaluate_single_views(sim, scene, model=model)["best"]
-    return {"fused": fused, "single": single, "fuse_s": fuse_s, "dets": sim.num_detections}
+    return {"fused": fused, "single": single, "fuse_s": fuse_s, "fuse_cpu": fuse_cpu,
+            "dets": sim.num_detections}
 
 
-def format_row(people, views, noise, smooth, r):
+def format_row(seed, people, views, noise, smooth, r):
     f, s = r["fused"], r["single"]
     mm = lambda x: f"{1000 * x:.0f}" if np.isfinite(x) else "-"  # noqa: E731
     gain = 100 * (1 - f.get("w_mpjpe", np.nan) / s.get("w_mpjpe", np.nan))
-    return [str(people), str(views), noise, "on" if smooth else "off", str(r["dets"]),
+    return [str(seed), str(people), str(views), noise, "on" if smooth else "off", str(r["dets"]),
             f"{100 * f.get('assoc_accuracy', np.nan):.2f}",
             f"{100 * f.get('assoc_pair_precision', np.nan):.1f}/{100 * f.get('assoc_pair_recall', np.nan):.1f}",
             str(f["id_switches"]), f"{100 * f['mota']:.1f}", f"{100 * f['coverage']:.1f}",
@@ -57,7 +58,7 @@ def format_row(people, views, noise, smooth, r):
             mm(f.get("wa_mpjpe", np.nan)), mm(s.get("wa_mpjpe", np.nan)),
             mm(f.get("world_mpjpe", np.nan)), mm(f.get("pa_mpjpe", np.nan)),
             f"{f.get('jitter', np.nan) / 10:.0f}", f"{f['cam_rot_deg']:.2f}",
-            f"{100 * abs(f['cam_scale'] - 1):.1f}", f"{r['fuse_s']:.2f}"]
+            f"{100 * abs(f['cam_scale'] - 1):.1f}", f"{r['fuse_s']:.2f}", f"{r['fuse_cpu']:.2f}"]
 
 
 def main(argv=None):
@@ -67,8 +68,11 @@ def main(argv=None):
     parser.add_argument("--noise", default="low,realistic,high", help=f"of {sorted(PRESETS)}")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=1, help="run seeds seed .. seed+N-1")
     parser.add_argument("--different-shapes", action="store_true",
                         help="random betas per person (default: everyone the same shape)")
+    parser.add_argument("--camera-motion", type=float, default=0.0,
+                        help="metres of slow camera drift along the ring (0: static cameras)")
     parser.add_argument("--smooth", choices=("off", "on", "both"), default="off")
     parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz (default: the approximate skeleton)")
     parser.add_argument("--out", help="also write the table to this file")
@@ -85,12 +89,15 @@ def main(argv=None):
         for views in _ints(args.views):
             for noise in args.noise.split(","):
                 for smooth in smooth_modes:
-                    r = run_cell(people, views, noise, args.frames, args.seed,
-                                 not args.different_shapes, smooth, model)
-                    lines.append("| " + " | ".join(format_row(people, views, noise, smooth, r)) + " |")
-                    print(lines[-1], flush=True)
-    footer = (f"\n{args.frames} timesteps at 30 fps, seed {args.seed}, "
+                    for seed in range(args.seed, args.seed + args.seeds):
+                        r = run_cell(people, views, noise, args.frames, seed,
+                                     not args.different_shapes, smooth, model, args.camera_motion)
+                        row = format_row(seed, people, views, noise, smooth, r)
+                        lines.append("| " + " | ".join(row) + " |")
+                        print(lines[-1], flush=True)
+    footer = (f"\n{args.frames} timesteps at 30 fps, "
               f"{'random shapes' if args.different_shapes else 'identical shapes'}, "
+              f"camera drift {args.camera_motion} m, "
               f"{'SMPL-X model ' + args.smplx if model else 'approximate skeleton'}; "
               "lengths in mm, jitter in 10 m/s^3.")
     print(footer)

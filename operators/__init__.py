@@ -2,9 +2,9 @@
 
 import bpy
 
-from . import import_take, view_tools
+from . import cameras, export, import_take, reconstruct, setup, view_tools
 
-MODULES = (import_take, view_tools)
+MODULES = (import_take, view_tools, setup, reconstruct, export, cameras)
 
 
 def register():

@@ -13,7 +13,7 @@ class IMPORT_SCENE_OT_chromm_take(bpy.types.Operator, ImportHelper):
 
     bl_idname = "import_scene.chromm_take"
     bl_label = "Import CHROMM Take"
-    bl_options = {"REGISTER", "UNDO", "PRESET"}
+    bl_options = {"REGISTER", "UNDO"}
 
     filename_ext = ".npz"
     filter_glob: bpy.props.StringProperty(default="*.npz", options={"HIDDEN"})

@@ -339,6 +339,11 @@ def test_cli_build_end_to_end(bpy_fresh, tmp_path, smplx_model_path):
     assert len(_objects(col, "CAMERA", "chromm_view")) == 2
     assert len(_objects(col, "MESH", "chromm_person")) == 2
     assert len(_objects(col, "ARMATURE", "chromm_person")) == 2
+    scene = bpy.context.scene  # the saved file plays: keys and slots survive saving and loading
+    assert (scene.frame_start, scene.frame_end, scene.render.fps) == (1, 3, 30)
+    cam = [o for o in _objects(col, "CAMERA") if o["chromm_view"] == 0][0]
+    scene.frame_set(scene.frame_start + 2)
+    np.testing.assert_allclose(np.array(cam.matrix_world), _blender_cam(take.cam_c2w[0, 2]), atol=1e-5)
     # Without a model file: armatures only, and the command says so.
     out2 = tmp_path / "bare.blend"
     proc = _run_cli("build", take_path, "-o", out2)
@@ -385,7 +390,12 @@ def _load_extension(name="chromm_ext_under_test"):
                                                   submodule_search_locations=[ROOT])
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+            del sys.modules[key]
+        raise
     return module
 
 
@@ -416,3 +426,15 @@ def test_import_operator_builds_reports_and_cancels(bpy_fresh, tmp_path, smplx_m
     finally:
         ext.unregister()
     assert not hasattr(bpy.types, "IMPORT_SCENE_OT_chromm_take")
+
+
+def test_smallest_take_builds(bpy_fresh, smplx_model_path):
+    from chromm_addon.blender.build import build_take
+    from chromm_addon.body.model_file import load_smplx_model
+
+    bpy = bpy_fresh
+    take = make_take(T=1, P=1, V=1, N=0)
+    col = build_take(take, name="tiny", smplx_model=load_smplx_model(smplx_model_path))
+    assert bpy.context.scene.frame_end == bpy.context.scene.frame_start
+    assert [o for o in col.all_objects if "chromm_points" in o][0]["chromm_points"] == 0
+    assert len(_objects(col, "MESH", "chromm_person")) == 1

@@ -83,3 +83,22 @@ def test_random_clutter_respects_view_exclusivity():
     for c in np.unique(labels):
         assert len(set(views[labels == c])) == (labels == c).sum()
     assert labels.max() + 1 >= int(np.bincount(views).max())
+
+
+def test_gates_widen_with_the_measured_noise():
+    rng = np.random.default_rng(3)
+    opts = AssociationOptions()
+    time, view, _, head, root, body = make_frames(rng, 20, spacing=1.2, head_sigma=0.05)
+    _, quiet_gates = associate(time, view, head, root, body, return_gates=True)
+    time, view, person, head, root, body = make_frames(rng, 20, spacing=1.2, head_sigma=0.15,
+                                                       rot_sigma_deg=20.0)
+    labels, noisy_gates = associate(time, view, head, root, body, return_gates=True)
+    fixed = associate(time, view, head, root, body, opts=AssociationOptions(adaptive=False))
+    assert quiet_gates[0] == opts.head_gate_m
+    assert opts.head_gate_m < noisy_gates[0] <= 2 * opts.head_gate_m
+
+    def complete_fraction(lab):
+        return np.mean([len(set(lab[(time == t) & (person == p)])) == 1
+                        for t in range(20) for p in range(3)])
+    assert complete_fraction(labels) > complete_fraction(fixed)
+    assert complete_fraction(labels) >= 0.9

@@ -76,3 +76,28 @@ def test_short_false_tracks_are_dropped():
                 np.zeros((63, 10)), FPS)
     assert set(ids[:60].tolist()) == {0}
     assert (ids[60:] == -1).all()
+
+
+def test_low_frame_rates_still_link_tracks():
+    rng = np.random.default_rng(4)
+    fps = 2.0
+    t = np.arange(12) / fps
+    paths = np.stack([np.stack([0.5 * t, np.zeros_like(t), np.full_like(t, 1.6)], -1),
+                      np.stack([0.5 * t, np.full_like(t, 2.0), np.full_like(t, 1.6)], -1)])
+    time, head, betas, person = observations(paths, np.ones((2, 12), bool), rng, sigma=0.01)
+    ids = track(time, head, betas, fps)
+    assert_one_id_per_person(ids, person)
+
+
+def test_split_pieces_of_one_person_start_no_new_track():
+    rng = np.random.default_rng(5)
+    t = np.arange(60) / FPS
+    walker = np.stack([t, np.zeros_like(t), np.full_like(t, 1.6)], -1)
+    time, head, betas, _ = observations(walker[None], np.ones((1, 60), bool), rng, sigma=0.01)
+    # the association split the person at 30 timesteps: a second body 0.15 m off each time
+    piece_t = np.arange(10, 40)
+    pieces = walker[piece_t] + [0.1, 0.11, 0.0]
+    ids = track(np.concatenate([time, piece_t]), np.concatenate([head, pieces]),
+                np.zeros((90, 10)), FPS)
+    assert set(ids[:60].tolist()) == {0}
+    assert (ids[60:] == -1).all()

@@ -14,7 +14,7 @@ from chromm_addon.network.multihmr import (  # noqa: E402
     MultiHMR, default_intrinsics, depth_from_raw, multihmr_config, raw_from_depth, reference_focal,
     suppress_non_maxima,
 )
-from chromm_addon.network.multihmr_head import PersonSelfAttention, mean_pose_6d  # noqa: E402
+from chromm_addon.network.multihmr_head import CrossAttention, PersonSelfAttention, mean_pose_6d  # noqa: E402
 from chromm_addon.network.multihmr_preprocess import (  # noqa: E402
     head_to_original, letterbox_frames, padded_intrinsics,
 )
@@ -212,6 +212,18 @@ def test_detection_threshold_and_order_on_a_tiny_network():
     assert all(len(p["scores"]) == 0 and p["rotvec"].shape == (0, 53, 3) for p in nobody)
 
 
+def test_bf16_autocast_backbone_with_float32_heads():
+    model = _tiny(seed=9)
+    images, K = torch.rand(1, 3, SIZE, SIZE), default_intrinsics(SIZE)[None]
+    with torch.no_grad():
+        reference = model(images, K, det_thresh=0.0, nms_kernel=1)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            feats = model.features(images)
+            people = model.predict_people(feats, K, det_thresh=0.0, nms_kernel=1)[0]
+    assert all(v.dtype in (torch.float32, torch.int64) for v in people.values())
+    assert torch.allclose(people["scores"], reference["scores"], atol=0.05)
+
+
 def test_people_of_one_image_do_not_depend_on_other_images():
     model = _tiny(seed=5)
     images = torch.rand(3, 3, SIZE, SIZE)
@@ -259,6 +271,17 @@ def test_person_self_attention_equals_upstream_masked_softmax():
     assert torch.allclose(got[mask], expected[mask], atol=1e-6)
 
 
+def test_cross_attention_equals_naive_softmax():
+    torch.manual_seed(8)
+    attn = CrossAttention(32, context_dim=40, heads=4, dim_head=8)
+    x, context = torch.randn(2, 3, 32), torch.randn(2, 10, 40)
+    k, v = (t.reshape(2, 10, 4, 8) for t in attn.to_kv(context).chunk(2, -1))
+    q = attn.to_q(x).reshape(2, 3, 4, 8)
+    weights = (torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(8)).softmax(-1)
+    expected = attn.to_out(torch.einsum("bhqk,bkhd->bqhd", weights, v).reshape(2, 3, 32))
+    assert torch.allclose(attn(x, context=context), expected, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------------------- depth
 
 def test_depth_conversion_with_the_60_degree_reference_focal():
@@ -293,6 +316,9 @@ def test_letterbox_places_the_frame_and_its_intrinsics():
     rows = images[0, 0, :, 50]
     assert torch.all(rows[:24] == 0) and torch.all(rows[24 + 63:] == 0)
     assert torch.allclose(rows[24:24 + 63], torch.tensor(200 / 255))
+    portrait = letterbox_frames(np.full((1, 160, 90, 3), 100, np.uint8), size=SIZE)[0, 1]
+    assert torch.all(portrait[:, :24] == 0) and torch.all(portrait[:, 24 + 63:] == 0)
+    assert torch.allclose(portrait[:, 24:24 + 63], torch.tensor(100 / 255))
     # a square frame of the input size is passed through untouched
     square = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
     assert torch.equal(letterbox_frames(square[None], SIZE)[0], torch.as_tensor(square).permute(2, 0, 1) / 255.0)

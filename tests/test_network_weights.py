@@ -174,3 +174,66 @@ def test_sha256_matches_hashlib_and_cache_follows_changes(tmp_path):
     assert weights.sha256_file(str(path)) == hashlib.sha256(b"abc" * 1000).hexdigest()
     path.write_bytes(b"abcd" * 1000)
     assert weights.sha256_file(str(path)) == hashlib.sha256(b"abcd" * 1000).hexdigest()
+
+
+# ------------------------------------------------------------------------------ the commands
+
+def _cli(*args, env=None):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, "-m", "chromm_addon", *args], cwd=root, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_model_info_matches_reference_counts():
+    proc = _cli("model", "info")
+    assert proc.returncode == 0, proc.stderr
+    rows = {}
+    for line in proc.stdout.splitlines():
+        if line.endswith("M") and not line.startswith(" "):
+            name, value = line.rsplit(None, 1)
+            rows[name.strip()] = float(value[:-1])
+    assert rows["Pi3X (scene, cameras, metric scale)"] == 992.47
+    assert rows["Multi-HMR ViT-L/14 @ 896 (people)"] == 317.11
+    heads = rows["CHROMM heads (fusion, SMPL-X, depth, mask, pelvis)"]
+    assert heads > 0 and abs(rows["total"] - (992.47 + 317.11 + heads)) < 0.02
+
+
+def _tiny_folder(folder):
+    folder.mkdir(exist_ok=True)
+    (folder / "pi3x").mkdir(exist_ok=True)
+    save_file({k: v.contiguous() for k, v in _random_state(build_pi3x("tiny"), 8).items()},
+              str(folder / "pi3x" / "model.safetensors"))
+    _save_multihmr_pt(str(folder / "multiHMR_896_L.pt"), _random_state(build_multihmr("tiny"), 9))
+    return folder
+
+
+def test_weights_check_reports_present_valid_files(tmp_path):
+    import hashlib
+
+    folder = _tiny_folder(tmp_path / "w")
+    weights.save_chromm_checkpoint(str(folder / "chromm.safetensors"), build_heads("tiny"), heads_preset="tiny")
+    proc = _cli("weights", "check", "--preset", "tiny", str(folder))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    digest = hashlib.sha256((folder / "multiHMR_896_L.pt").read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in proc.stdout
+    assert proc.stdout.count("present") == 3 and "CHROMM heads" in proc.stdout
+
+
+def test_weights_check_missing_and_invalid(tmp_path):
+    proc = _cli("weights", "check", str(tmp_path), "--no-hash")
+    assert proc.returncode == 2
+    assert "yyfz233/Pi3X" in proc.stdout and "naver/multiHMR_896_L" in proc.stdout
+    assert str(tmp_path / "multiHMR_896_L.pt") in proc.stdout
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
+    assert "multiHMR_896_L.pt is missing" in proc.stderr and "Traceback" not in proc.stderr
+    # Tiny files against the full architecture: present but invalid, the key named.
+    folder = _tiny_folder(tmp_path / "tiny")
+    proc = _cli("weights", "check", str(folder), "--no-hash", env={"CHROMM_WEIGHTS": "/nonexistent"})
+    assert proc.returncode == 2 and "INVALID" in proc.stdout and "has shape" in proc.stderr
+    # The default folder comes from CHROMM_WEIGHTS.
+    proc = _cli("weights", "check", "--preset", "tiny", "--no-hash", env={"CHROMM_WEIGHTS": str(folder)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"weights folder: {folder}" in proc.stdout

@@ -103,6 +103,7 @@ def test_camera_motion():
     assert np.ptp(moving.cam_c2w[:, :, :3, 3], axis=1).max() > 0.05
 
 
+@pytest.mark.slow  # imports torch for the smplx reference
 def test_with_model_matches_smplx_and_stands_on_the_floor(smplx_model_path):
     import smplx
     import torch

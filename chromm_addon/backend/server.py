@@ -6,6 +6,7 @@ Every route, the OpenAPI schema included, needs `Authorization: Bearer <token>`.
 
 import json
 import os
+import re
 import shutil
 from typing import List, Optional, Union
 
@@ -177,7 +178,11 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
                 target = os.path.join(target_dir, safe_filename(upload.filename, f"clip{index}"))
                 _copy_limited(upload.file, target, max_upload_bytes, upload.filename)
                 clips.append(target)
-            return _check_and_submit(_options(body, clips), job_id, folder, upload_folder).status()
+            try:
+                return _check_and_submit(_options(body, clips), job_id, folder, upload_folder).status()
+            except ChrommError as exc:  # name the uploaded file, not where the service keeps it
+                message = re.sub(re.escape(upload_folder + os.sep) + r"\d+" + re.escape(os.sep), "", str(exc))
+                raise ChrommError(message) from None
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -7,7 +7,6 @@
 import logging
 import math
 import os
-import sys
 
 import bpy
 import numpy as np
@@ -17,7 +16,7 @@ from ..errors import ChrommError
 from ..io.atomic import atomic_output
 from ..io.take import read_take
 from .cameras import build_cameras
-from .collection import Build, remove_take  # noqa: F401  (remove_take is part of this API)
+from .collection import Build, remove_take
 from .people import build_people
 from .points import build_point_cloud
 
@@ -84,7 +83,8 @@ def build_take(take, *, name=None, smplx_model=None, scene=None, pose_corrective
 def build_take_file(take_path, out_blend, smplx_path=None, pose_correctives=False):
     """Read a take, build it in a fresh empty scene and save `out_blend` atomically.
 
-    Returns the notes for the user (e.g. that no model file was configured).
+    Returns the notes for the user (e.g. that no model file was configured), which build_take
+    also logs as warnings.
     """
     take = read_take(take_path)
     model_path = resolve_model_path(smplx_path)
@@ -106,6 +106,4 @@ def build_take_file(take_path, out_blend, smplx_path=None, pose_correctives=Fals
     except BaseException:
         remove_take(collection)
         raise
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
-    return notes
+    return notes  # build_take has logged them (stderr on the command line)

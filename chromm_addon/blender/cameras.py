@@ -1,5 +1,6 @@
 """One animated camera per view: extrinsics and intrinsics per timestep from the take."""
 
+import bpy
 import numpy as np
 
 from ..geometry.camera import camera_location_quaternion, opencv_to_blender_intrinsics
@@ -13,8 +14,6 @@ PIXEL_ASPECT_PROP = "chromm_pixel_aspect"
 
 def build_cameras(build, take, frames):
     """Camera objects, one per view, keyed at `frames` (scene frame of each timestep)."""
-    import bpy
-
     cameras = []
     scene_box = bounding_box(take.points) if len(take.points) else None
     for v, view_name in enumerate(take.view_names):

@@ -9,6 +9,7 @@ body's rotation away from its upright rest) and the translation that puts the pe
 smplx forward pass puts it.
 """
 
+import bpy
 import numpy as np
 
 from ..body.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, approximate_rest_joints
@@ -103,8 +104,6 @@ def build_people(build, take, model, frames, pose_correctives=False):
                 build.tag(animate(keys, f"{name}.body.keys", frames, key_channels, id_type="KEY"))
         people.append((arm_obj, mesh_obj))
     if template is not None:
-        import bpy
-
         bpy.data.meshes.remove(template)
     return people
 
@@ -115,8 +114,6 @@ def _show_first_frame(obj, hidden):
 
 def build_armatures(build, names, rest_joints):
     """One armature object per name, bones at its (55, 3) rest joints; one edit-mode session."""
-    import bpy
-
     objects = []
     for name in names:
         arm = bpy.data.armatures.new(name)
@@ -183,8 +180,6 @@ def _bone_lengths(rest_joints):
 def _template_mesh(build, model, take, pose_correctives):
     """The model's mesh, upright, with LBS vertex groups and shape keys (betas, expressions,
     optionally pose correctives), shared as the source every person's mesh is copied from."""
-    import bpy
-
     verts = (model.v_template @ UPRIGHT.T).astype(np.float32)
     faces = model.faces.astype(np.int32)
     mesh = build.tag(bpy.data.meshes.new(f"{build.collection.name}.smplx"))

@@ -27,8 +27,9 @@ def build_point_cloud(build, take, frame_start):
     n = len(points)
     mesh = bpy.data.meshes.new(f"{build.collection.name}.points")
     mesh.vertices.add(n)
-    # The attribute API copies whole arrays; vertices.foreach_set("co") goes per vertex (80x slower).
-    mesh.attributes["position"].data.foreach_set("vector", points.ravel())
+    if n:  # an empty mesh has no position attribute yet
+        # The attribute API copies whole arrays; vertices.foreach_set("co") goes per vertex (80x slower).
+        mesh.attributes["position"].data.foreach_set("vector", points.ravel())
     rgba = np.ones((n, 4), dtype=np.float32)
     rgba[:, :3] = SRGB_TO_LINEAR[np.asarray(take.colors)]
     colors = mesh.color_attributes.new(COLOR_ATTR, "FLOAT_COLOR", "POINT")

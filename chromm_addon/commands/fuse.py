@@ -19,7 +19,7 @@ def run(args):
     views = read_views(args.views)
     model_path = resolve_model_path(args.smplx)
     model = load_smplx_model(model_path) if model_path else None
-    take = fuse_views(views, model, FuseOptions(smooth=args.smooth))
+    take = fuse_views(views, model, FuseOptions(smooth=args.smooth), path=args.views)
     write_take(args.output, take)
     seen = take.valid.sum(1)
     print(f"{args.output}: {take.num_people} people over {take.num_frames} timesteps "

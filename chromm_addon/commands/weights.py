@@ -56,7 +56,13 @@ def run(args):
     if not os.path.isdir(found.folder):
         raise ChrommError(f"{found.folder}: weights folder does not exist; create it and put "
                           f"{w.PI3X_FILES[0]} and {w.MULTIHMR_FILE} there")
-    expected = {k: w.module_shapes(m) for k, m in build_on_meta(args.preset).items()}
+    expected = {}
+
+    def architecture():   # built on first use: a folder with nothing in it needs no network
+        if not expected:
+            expected.update({k: w.module_shapes(m) for k, m in build_on_meta(args.preset).items()})
+        return expected
+
     print(f"weights folder: {found.folder}")
     problems = []
     for kind, required in (("pi3x", True), ("multihmr", True), ("chromm", False)):
@@ -72,7 +78,7 @@ def run(args):
         if not args.no_hash:
             print(f"{'':9s} sha256 {w.sha256_file(path)}")
         try:
-            print(f"{'':9s} keys: {_check_file(kind, path, expected)}")
+            print(f"{'':9s} keys: {_check_file(kind, path, architecture())}")
         except ChrommError as exc:
             print(f"{'':9s} INVALID: {exc}")
             problems.append(str(exc))

@@ -16,7 +16,7 @@ Callers pass only frames where both prediction and ground truth are valid (as WH
 
 import numpy as np
 
-from ..geometry.rotations import mean_rotation, rotation_angle
+from ..geometry.rotations import matrix_to_axis_angle, mean_rotation, project_to_rotation
 
 BODY_JOINTS = np.arange(22)  # SMPL-X body joints (pelvis .. wrists): the joint set of the metrics
 FOOT_JOINTS = (7, 8, 10, 11)
@@ -178,7 +178,9 @@ def camera_errors(pred_c2w, gt_c2w, with_scale=True):
     s, R, t = align_cameras(pred_c2w, gt_c2w, with_scale)
     p = np.asarray(pred_c2w, np.float64).reshape(-1, 4, 4)
     g = np.asarray(gt_c2w, np.float64).reshape(-1, 4, 4)
-    rot_err = np.rad2deg(rotation_angle(np.swapaxes(g[:, :3, :3], -1, -2) @ R @ p[:, :3, :3]))
+    # angle via the quaternion: accurate near zero, where arccos of the trace is not
+    rel = np.swapaxes(g[:, :3, :3], -1, -2) @ R @ p[:, :3, :3]
+    rot_err = np.rad2deg(np.linalg.norm(matrix_to_axis_angle(project_to_rotation(rel)), axis=-1))
     trans_err = np.linalg.norm(apply_similarity(s, R, t, p[:, :3, 3]) - g[:, :3, 3], axis=1)
     return {"cam_rot_deg": float(rot_err.mean()), "cam_trans_m": float(trans_err.mean()),
             "cam_scale": s}

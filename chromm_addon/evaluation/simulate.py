@@ -5,8 +5,9 @@ Pi3X gives it: the first camera's OpenCV frame at t = 0, with lengths multiplied
 scale `scale_factor` (net = s * R0^T (world - c0)). Cameras are predicted with small pose and focal
 errors; each person inside an image, in front of the camera, not too far and not hidden behind a
 nearer person gives one detection with noisy head position (in network units), noisy SO(3) joint
-rotations, betas and expression, and pixel-noisy head and pelvis image points. Detections are
-dropped at `miss_rate`; `false_positive_rate` spurious detections per true detection are added.
+rotations, betas and expression, and pixel-noisy head and pelvis image points. The head position
+is the true depth at the head pixel unprojected with the *predicted* intrinsics (as CHROMM forms
+it), plus noise. Detections are dropped at `miss_rate`; `false_positive_rate` spurious detections per true detection are added.
 
 Ground truth for evaluation rides along in `views.extra` (the reader keeps unknown keys):
 `gt_det_person` (D,) int32 person index or -1 for a false positive, `gt_world_from_net` (4, 4)
@@ -136,8 +137,14 @@ def simulate_views(scene, noise=None, seed=0, model=None):
                            axis=1)
     mats = np.concatenate([go_cam[:, None], axis_angle_to_matrix(local)], axis=1)
     det_rotvec = matrix_to_axis_angle(mats @ so3_noise(r_det, (n, 53), rot_sigma))
-    det_head_cam = s * (jc[v_idx, p_idx, t_idx, HEAD]
-                        + r_det.normal(scale=noise.head_sigma_m, size=(n, 3)))
+    # As CHROMM predicts it: depth at the head pixel unprojected with the *predicted* intrinsics,
+    # so a focal error shifts the head sideways in 3D but keeps it on its pixel.
+    head_true = jc[v_idx, p_idx, t_idx, HEAD]
+    K_pred = cam_K[v_idx, t_idx]
+    head_uv = uv[v_idx, p_idx, t_idx, HEAD]
+    ray = np.stack([(head_uv[:, 0] - K_pred[:, 0, 2]) / K_pred[:, 0, 0],
+                    (head_uv[:, 1] - K_pred[:, 1, 2]) / K_pred[:, 1, 1], np.ones(n)], -1)
+    det_head_cam = s * (ray * head_true[:, 2:3] + r_det.normal(scale=noise.head_sigma_m, size=(n, 3)))
     det_head_2d = uv[v_idx, p_idx, t_idx, HEAD] + r_det.normal(scale=noise.pixel_sigma, size=(n, 2))
     det_pelvis_2d = uv[v_idx, p_idx, t_idx, PELVIS] + r_det.normal(scale=noise.pixel_sigma, size=(n, 2))
     det_betas = scene.betas[p_idx] + r_det.normal(scale=noise.betas_sigma, size=(n, 10))

@@ -117,11 +117,12 @@ class SyntheticScene:
 
 def make_scene(num_people=4, num_views=4, num_frames=300, fps=30.0, seed=0, same_shape=False,
                image_size=None, camera_motion=0.0, camera_radius=(6.0, 7.5), walk_speed=(1.0, 1.4),
-               pass_gap=0.5, model=None, point_spacing=0.12):
+               pass_gap=0.5, min_separation=0.4, model=None, point_spacing=0.12):
     """A deterministic synthetic scene (same arguments and seed, same arrays).
 
     image_size: (width, height) for every view, or a list of one per view; None gives 1280x720
     with every third view (2, 5, ...) portrait 720x1280.
+    min_separation: people crossing are nudged apart to keep their pelvises this far apart.
     camera_motion: amplitude in metres of a slow drift of each camera along the ring (0: static).
     model: an SmplxModel for the rest skeletons (betas-dependent) and foot clearance; None uses
     `approximate_rest_joints`, so nothing needs a model file.
@@ -143,7 +144,7 @@ def make_scene(num_people=4, num_views=4, num_frames=300, fps=30.0, seed=0, same
                      for b in betas]) if P else np.zeros((0, 55, 3))
     clearance = np.array([_foot_clearance(model, b) for b in betas])
 
-    paths = _walk_paths(r_people, P, times, walk_speed, pass_gap)
+    paths = _walk_paths(r_people, P, times, walk_speed, pass_gap, min_separation)
     poses = [_walk_pose(r_people, path, times) for path in paths]
     go = np.stack([p[0] for p in poses]) if P else np.zeros((0, T, 3))
     body = np.stack([p[1] for p in poses]) if P else np.zeros((0, T, 21, 3))
@@ -159,7 +160,7 @@ def make_scene(num_people=4, num_views=4, num_frames=300, fps=30.0, seed=0, same
         rot = full_pose_matrices(go[p], body[p], jaw[p], lh[p], rh[p])
         rest_p = model_rest_joints(model, betas[p], expr[p]) if model is not None else rest[p]
         j0 = posed_joints(rest_p, betas[p], rot, np.zeros((T, 3)))
-        transl[p, :, :2] = paths[p]["xy"] - rest[p, 0, :2]
+        transl[p, :, :2] = paths[p]["xy"] - rest_p[..., 0, :2]
         height = clearance[p] - _soft_min(j0[:, FOOT_JOINTS, 2], FOOT_SOFTNESS)
         transl[p, :, 2] = _gaussian_smooth(height, HEIGHT_SMOOTHING_S * fps)
 
@@ -214,7 +215,7 @@ def _foot_clearance(model, betas):
     return float(joints[list(FOOT_JOINTS), up].min() - verts[:, up].min())
 
 
-def _walk_paths(rng, num_people, times, walk_speed, pass_gap):
+def _walk_paths(rng, num_people, times, walk_speed, pass_gap, min_separation):
     """Per person: xy (T, 2) positions, heading (T,) radians, distance walked (T,)."""
     paths = []
     for p in range(num_people):
@@ -234,13 +235,34 @@ def _walk_paths(rng, num_people, times, walk_speed, pass_gap):
         dlocal = direction * np.stack([-a * np.sin(u), b * np.cos(u)], -1)
         c, s = np.cos(tilt), np.sin(tilt)
         rot = np.array([[c, -s], [s, c]])
-        xy = centre + local @ rot.T
-        vel = dlocal @ rot.T * omega
-        heading = np.arctan2(vel[:, 1], vel[:, 0])
+        paths.append({"xy": centre + local @ rot.T, "vel": dlocal @ rot.T * omega})
+    _keep_apart(paths, times, min_separation)
+    for path in paths:
+        vel = path.pop("vel")
+        path["heading"] = np.arctan2(vel[:, 1], vel[:, 0])
         step = np.linalg.norm(vel, axis=1)
-        dist = np.concatenate([[0.0], np.cumsum(0.5 * (step[1:] + step[:-1]) * np.diff(times))])
-        paths.append({"xy": xy, "heading": heading, "distance": dist})
+        path["distance"] = np.concatenate([[0.0], np.cumsum(0.5 * (step[1:] + step[:-1]) * np.diff(times))])
     return paths
+
+
+def _keep_apart(paths, times, min_separation, iterations=30):
+    """Nudge crossing people apart so that pelvises stay about `min_separation` apart (bodies
+    do not walk through each other); the nudges are smoothed over time (sigma 0.25 s)."""
+    if len(paths) < 2 or len(times) < 2 or min_separation <= 0:
+        return
+    xy0 = np.stack([p["xy"] for p in paths])
+    xy = xy0.copy()
+    sigma = 0.25 / max(times[1] - times[0], 1e-9)
+    for _ in range(iterations):
+        diff = xy[:, None] - xy[None]                      # (P, P, T, 2)
+        dist = np.linalg.norm(diff, axis=-1, keepdims=True)
+        push = 0.5 * np.clip(1.05 * min_separation - dist, 0, None) * diff / np.maximum(dist, 1e-9)
+        correction = xy + push.sum(axis=1) - xy0
+        correction = np.stack([[_gaussian_smooth(c[:, k], sigma) for k in range(2)] for c in correction])
+        xy = xy0 + np.swapaxes(correction, 1, 2)
+    for p, path in enumerate(paths):
+        path["vel"] = path["vel"] + np.gradient(xy[p] - xy0[p], times, axis=0)
+        path["xy"] = xy[p]
 
 
 def _rx(a):

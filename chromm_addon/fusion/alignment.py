@@ -1,7 +1,7 @@
 """Gravity and floor: rotate the world so up is +Z and translate it so the floor is z = 0.
 
 Up comes from the people and the scene. People: the mean pelvis->head direction of all fused
-bodies (robust, the most upright 70 % within 30 degrees of the mean), refined by the plane
+bodies (those within 30 degrees of the mean, iterated), refined by the plane
 through the lowest foot joint of each body when the people cover enough ground. Scene: the
 dominant plane of the scene points (RANSAC) whose normal is within `plane_max_tilt_rad` of the
 people's up and whose height is within `plane_max_offset_m` of their feet; when one is found it
@@ -65,15 +65,15 @@ def body_joints_world(head, pose, rest, joints):
     return head[:, None] + pos[:, :-1] - pos[:, -1:]
 
 
-def robust_mean_direction(dirs, max_angle=0.52, keep=0.7, iters=3):
-    """Mean unit direction of (K, 3) vectors ignoring the least agreeing (bending, lying) ones."""
+def robust_mean_direction(dirs, max_angle=0.52, iters=3):
+    """Mean unit direction of (K, 3) vectors, iteratively ignoring those more than `max_angle`
+    (30 degrees) from the current mean (people bending or lying)."""
     dirs = dirs / np.maximum(np.linalg.norm(dirs, axis=-1, keepdims=True), 1e-12)
     mean = dirs.mean(0)
     for _ in range(iters):
         mean /= max(np.linalg.norm(mean), 1e-12)
-        cos = dirs @ mean
-        cut = min(np.cos(max_angle), np.quantile(cos, 1 - keep))
-        mean = dirs[cos >= cut].mean(0)
+        near = dirs @ mean >= np.cos(max_angle)
+        mean = dirs[near].mean(0) if near.sum() >= 3 else dirs.mean(0)
     return mean / max(np.linalg.norm(mean), 1e-12)
 
 

@@ -3,10 +3,11 @@
 View-invariant parameters (shape, expression, canonical pose of body, hands and jaw) are averaged
 across the cluster's views, rotations by a weighted Karcher mean on SO(3). View-dependent ones
 (root rotation, head position) are first taken to the world frame with each view's camera and
-combined there. Robustness to one bad view: the head starts from the weighted geometric median
-and views farther than `head_outlier_m` from it are dropped; rotations start from the Karcher
-mean and views farther than `rot_outlier_rad` (per joint) are dropped, then everything is
-re-averaged.
+combined there. Robustness to one bad view: views whose head lies farther than `head_outlier_m`
+from the weighted geometric median of the cluster's heads are left out of the head; per joint,
+views whose rotation lies farther than `rot_outlier_rad` from the weighted medoid of the views'
+rotations (the one closest to all others) are left out of that joint's mean. Weights are the
+detection scores.
 
 Head positions: a monocular estimate knows the direction of the head (the ray through the 2D head
 detection) far better than its depth along that ray. Each view's estimate is put on its ray at its
@@ -29,7 +30,7 @@ import numpy as np
 from ..body.skeleton import HEAD, PELVIS
 from ..geometry.rotations import axis_angle_to_matrix, quaternion_to_matrix
 from .body import joint_positions
-from .rotation_mean import karcher_mean_quat, quat_angle, quat_conjugate, quat_multiply
+from .rotation_mean import karcher_mean_quat, quat_multiply
 
 
 @dataclasses.dataclass
@@ -37,7 +38,7 @@ class FusionOptions:
     head_outlier_m: float = 0.3
     rot_outlier_rad: float = 0.7     # 40 degrees
     depth_sigma_ratio: float = 3.0
-    karcher_iters: int = 4
+    karcher_iters: int = 2  # after the chordal start; at 10 degrees of noise one step is enough
     pelvis_correction: bool = True
     max_pelvis_correction_rad: float = 0.35   # 20 degrees
 
@@ -82,34 +83,42 @@ def geometric_median(points, weights, iters=8):
     return x
 
 
-def combine_on_rays(heads, cam_pos, ray, weights, depth_sigma_ratio):
+def onto_rays(points, cam_pos, ray):
+    """(K, V, 3) point estimates moved onto their views' rays (unit (K, V, 3)) at their depth."""
+    depth = np.einsum("kvi,kvi->kv", points - cam_pos, ray)
+    return cam_pos + depth[..., None] * ray
+
+
+def combine_on_rays(points, cam_pos, ray, weights, depth_sigma_ratio):
     """Information-weighted mean of (K, V, 3) point estimates; weights (K, V), 0 = unused.
 
-    `ray` (K, V, 3) unit directions of the 2D detections of the point; each estimate is first
-    moved onto its ray at its own depth.
+    `ray` (K, V, 3) unit directions of the 2D detections of the point; each estimate counts
+    `depth_sigma_ratio` times less along its ray than across it (1: plain weighted mean).
     """
     if depth_sigma_ratio == 1.0:
-        return (weights[..., None] * heads).sum(1) / np.maximum(weights.sum(1), 1e-12)[:, None]
-    depth = np.einsum("kvi,kvi->kv", heads - cam_pos, ray)
-    heads = cam_pos + depth[..., None] * ray
+        return (weights[..., None] * points).sum(1) / np.maximum(weights.sum(1), 1e-12)[:, None]
+    points = onto_rays(points, cam_pos, ray)
     outer = ray[..., :, None] * ray[..., None, :]
     info = np.eye(3) - outer + outer / depth_sigma_ratio**2
     info = weights[..., None, None] * info
     lhs = info.sum(1) + 1e-12 * np.eye(3)
-    rhs = np.einsum("kvij,kvj->ki", info, heads)
+    rhs = np.einsum("kvij,kvj->ki", info, points)
     return np.linalg.solve(lhs, rhs[..., None])[..., 0]
 
 
 def _robust_mean_rotation(quats, weights, opts):
-    """Karcher mean over axis 0 of (V, ...) quaternions, then again without the outlying views."""
-    mean = karcher_mean_quat(quats, weights, iters=opts.karcher_iters)
-    angle = quat_angle(quat_multiply(quat_conjugate(mean)[None], quats))
+    """Karcher mean over axis 0 of (V, ...) quaternions after dropping the outlying views.
+
+    Outliers are judged against the weighted medoid (the view closest, in summed geodesic
+    angle, to the others), not against a mean the outliers have already pulled towards them.
+    """
     used = weights > 0
-    inlier = (angle < opts.rot_outlier_rad) & used
-    # keep the views that agree; when none agree with the mean, keep them all
-    keep = np.where(inlier.any(0, keepdims=True), inlier, used)
-    if np.array_equal(keep, used):
-        return mean
+    dots = np.abs(np.einsum("a...k,b...k->ab...", quats, quats))
+    angles = 2 * np.arccos(np.clip(dots, 0.0, 1.0))
+    spread = np.einsum("ab...,b...->a...", angles, weights)
+    medoid = np.argmin(np.where(used, spread, np.inf), axis=0)
+    to_medoid = np.take_along_axis(angles, medoid[None, None], axis=1)[:, 0]
+    keep = used & (to_medoid < opts.rot_outlier_rad)
     return karcher_mean_quat(quats, weights * keep, iters=opts.karcher_iters)
 
 
@@ -154,11 +163,14 @@ def fuse_clusters(det, labels, num_views, opts=None, skeleton=None):
     w = np.where(present & (w <= 0), 1e-3, w)
     time = det.time[idx[np.arange(len(idx)), present.argmax(1)]]
 
+    head_ray = det.head_ray[idx]
     heads = det.head_world[idx]
+    if opts.depth_sigma_ratio != 1.0:
+        heads = onto_rays(heads, det.cam_pos[idx], head_ray)
     med = geometric_median(heads, w)
     near = (np.linalg.norm(heads - med[:, None], axis=-1) < opts.head_outlier_m) & present
     w_head = np.where(near.any(1, keepdims=True), w * near, w)
-    head = combine_on_rays(heads, det.cam_pos[idx], det.head_ray[idx], w_head, opts.depth_sigma_ratio)
+    head = combine_on_rays(heads, det.cam_pos[idx], head_ray, w_head, opts.depth_sigma_ratio)
 
     quats = np.moveaxis(det.quat[idx], 1, 0).copy()                # (V, K, 55, 4)
     quats[:, :, 0] = quat_multiply(np.moveaxis(det.cam_quat[idx], 1, 0), quats[:, :, 0])  # root to world

@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from ..errors import ChrommError
 from ..geometry.rotations import matrix_to_axis_angle
 from ..io.take import Take, make_meta
 from .alignment import FloorOptions, fit_floor, foot_clearance
@@ -78,9 +79,24 @@ def nearest_valid_index(valid):
     return np.where(fwd >= 0, fwd, first[:, None])
 
 
-def fuse_views(views, smplx_model=None, options=None):
-    """Views (contract 3) -> Take (contract 1). `smplx_model` an SmplxModel or None."""
+def check_cameras(views, path="<views>"):
+    """Reject cameras the modules cannot use: singular intrinsics, non-rigid camera rotations."""
+    K = np.asarray(views.cam_K, dtype=np.float64)
+    if np.any(np.abs(np.linalg.det(K)) < 1e-9):
+        raise ChrommError(f"{path}: 'cam_K' holds singular intrinsics matrices")
+    rot = np.asarray(views.cam_c2w, dtype=np.float64)[..., :3, :3]
+    err = np.abs(np.swapaxes(rot, -1, -2) @ rot - np.eye(3)).max(initial=0.0)
+    if err > 1e-3 or np.any(np.linalg.det(rot) < 0):
+        raise ChrommError(f"{path}: 'cam_c2w' rotations are not rotation matrices")
+
+
+def fuse_views(views, smplx_model=None, options=None, path="<views>"):
+    """Views (contract 3) -> Take (contract 1). `smplx_model` an SmplxModel or None.
+
+    `path` names the views file in error messages.
+    """
     opts = options or FuseOptions()
+    check_cameras(views, path)
     skeleton = RestSkeleton(smplx_model)
     num_views, num_frames, fps = views.num_views, views.num_frames, views.fps
     det = gather_detections(views, opts.min_score)

@@ -11,9 +11,12 @@ matching is a cascade of minimum-cost assignments:
 2. the remaining bodies against tracks lost for up to `max_gap_s` (re-identification after an
    occlusion), cost = distance / gate + `betas_weight` * shape distance, with a gate growing by
    `reid_speed_mps` per second lost and a prediction extrapolated at most `max_extrapolation_s`;
-3. what is left starts new tracks.
+3. what is left starts new tracks, except bodies within `duplicate_m` of a body matched at this
+   timestep: those are pieces of one person that the association split (too noisy to merge),
+   not a new person, and are left out.
 Tracks with fewer than `min_track_s` of observations (false detections, stray clusters) are
 dropped, and only tracks that have reached that length may be re-identified after a long gap.
+All durations are in seconds and converted with the take's fps (at least one timestep).
 """
 
 import dataclasses
@@ -35,6 +38,7 @@ class TrackingOptions:
     velocity_window: int = 10
     max_speed_mps: float = 3.0
     min_track_s: float = 0.3
+    duplicate_m: float = 0.3
 
 
 class _Track:
@@ -65,10 +69,9 @@ class _Track:
         n = min(len(self.times), opts.velocity_window)
         if n >= 2:
             ts = np.array(self.times[-n:], dtype=np.float64) / fps
-            ps = np.array(self.pos[-n:])
             tc = ts - ts.mean()
-            vel = (tc[:, None] * (ps - ps.mean(0))).sum(0) / max((tc**2).sum(), 1e-12)
-            speed = np.linalg.norm(vel)
+            vel = tc @ np.array(self.pos[-n:]) / max(tc @ tc, 1e-12)  # least-squares slope
+            speed = np.sqrt(vel @ vel)
             if speed > opts.max_speed_mps:
                 vel *= opts.max_speed_mps / speed
             self.velocity = vel
@@ -93,6 +96,7 @@ def track(time, head, betas, fps, opts=None, root=None):
     assigned = np.full(len(time), -1, dtype=np.int64)
     tracks = []
     min_obs = max(2, int(round(opts.min_track_s * fps)))
+    active_steps = max(1, int(round(opts.active_gap_s * fps)))  # at least the previous timestep
     order = np.argsort(time, kind="stable")
     bounds = np.flatnonzero(np.diff(time[order])) + 1
     for group in np.split(order, bounds):
@@ -100,17 +104,19 @@ def track(time, head, betas, fps, opts=None, root=None):
             continue
         t = int(time[group[0]])
         free = list(group)
-        gaps = np.array([(t - tr.last_time) / fps for tr in tracks])
+        steps = np.array([t - tr.last_time for tr in tracks])
+        gaps = steps / fps
         confirmed = np.array([len(tr.times) >= min_obs for tr in tracks], dtype=bool)
-        active = [i for i in range(len(tracks)) if gaps[i] <= opts.active_gap_s + 1e-9]
-        lost = [i for i in range(len(tracks)) if opts.active_gap_s + 1e-9 < gaps[i]
-                and (gaps[i] <= opts.max_gap_s if confirmed[i] else gaps[i] <= 2 * opts.active_gap_s)]
+        active = [i for i in range(len(tracks)) if steps[i] <= active_steps]
+        lost = [i for i in range(len(tracks)) if steps[i] > active_steps
+                and (gaps[i] <= opts.max_gap_s if confirmed[i] else steps[i] <= 2 * active_steps)]
         for stage, candidates in ((0, active), (1, lost)):
             if not candidates or not free:
                 continue
             pred = np.array([tracks[i].predict(t, fps, opts.max_extrapolation_s) for i in candidates])
             obs = head[free]
-            dist = np.linalg.norm(pred[:, None] - obs[None], axis=-1)
+            diff = pred[:, None] - obs[None]
+            dist = np.sqrt(np.einsum("abi,abi->ab", diff, diff))
             if stage == 0:
                 gate = np.full(len(candidates), opts.gate_m)
                 last_root = np.array([tracks[i].root for i in candidates])
@@ -128,7 +134,10 @@ def track(time, head, betas, fps, opts=None, root=None):
                 assigned[k] = candidates[r]
             taken = set(cols.tolist())
             free = [k for j, k in enumerate(free) if j not in taken]
+        matched_heads = head[[k for k in group if assigned[k] >= 0 and k not in free]]
         for k in free:
+            if len(matched_heads) and np.min(np.linalg.norm(matched_heads - head[k], axis=-1)) < opts.duplicate_m:
+                continue  # a piece of a person the association split: not a new person
             assigned[k] = len(tracks)
             tracks.append(_Track(t, head[k], betas[k], root[k]))
     keep = np.array([len(tr.times) >= min_obs for tr in tracks], dtype=bool)

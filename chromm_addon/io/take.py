@@ -113,12 +113,19 @@ def _check(path, arrays):
     for key in ("views", "smplx"):
         if key not in meta:
             raise ChrommError(f"{path}: meta lacks '{key}'")
+    if not isinstance(meta["views"], list) or not all(isinstance(v, str) for v in meta["views"]):
+        raise ChrommError(f"{path}: meta 'views' must be a list of view names")
     if len(meta["views"]) != dims["V"]:
         raise ChrommError(f"{path}: meta lists {len(meta['views'])} views but the cameras have V={dims['V']}")
     smplx_meta = meta["smplx"]
+    if not isinstance(smplx_meta, dict):
+        raise ChrommError(f"{path}: meta 'smplx' must be a JSON object")
     for key in ("num_betas", "num_expression", "flat_hand_mean"):
         if key not in smplx_meta:
             raise ChrommError(f"{path}: meta smplx lacks '{key}'")
+    if not isinstance(smplx_meta["flat_hand_mean"], bool):
+        raise ChrommError(f"{path}: meta smplx flat_hand_mean must be true or false, "
+                          f"got {smplx_meta['flat_hand_mean']!r}")
     if smplx_meta["num_betas"] != dims["B"]:
         raise ChrommError(f"{path}: meta smplx num_betas={smplx_meta['num_betas']} but 'betas' has B={dims['B']}")
     if smplx_meta["num_expression"] != dims["E"]:

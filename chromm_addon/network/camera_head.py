@@ -24,16 +24,38 @@ class ResConvBlock(nn.Module):
         return x + y
 
 
-def svd_orthogonalize(m):
+def svd_orthogonalize(m, squarings=40):
     """Nearest rotation (det +1) to each 3x3 matrix after normalising its rows. m: (..., 3, 3).
 
-    R = U diag(1, 1, det(U V^T)) V^T for m = U S V^T: the reflection, if any, is removed along the
-    direction of the smallest singular value.
+    This is upstream's SVD orthogonalisation, R = U diag(1, 1, det(U V^T)) V^T for m = U S V^T,
+    computed without an SVD: R maximises tr(R^T m), which is Davenport's q-method, i.e. R comes
+    from the quaternion that is the top eigenvector of a symmetric 4x4 matrix. The eigenvector is
+    found by repeated squaring of that matrix shifted to be positive semi-definite (it converges
+    to the projector onto the top eigenvector), in float64. Unlike torch.linalg.svd/eigh, which
+    check convergence flags on the host, this never synchronises with the device.
     """
-    u, _, vh = torch.linalg.svd(F.normalize(m, dim=-1))
-    det = torch.linalg.det(u @ vh)
-    u = torch.cat([u[..., :2], u[..., 2:] * det[..., None, None]], dim=-1)
-    return u @ vh
+    b = F.normalize(m.to(torch.float64), dim=-1)
+    trace = b.diagonal(dim1=-2, dim2=-1).sum(-1)
+    z = torch.stack([b[..., 1, 2] - b[..., 2, 1], b[..., 2, 0] - b[..., 0, 2], b[..., 0, 1] - b[..., 1, 0]], dim=-1)
+    eye3 = torch.eye(3, dtype=b.dtype, device=b.device)
+    k = torch.cat([
+        torch.cat([b + b.transpose(-1, -2) - trace[..., None, None] * eye3, z[..., :, None]], dim=-1),
+        torch.cat([z[..., None, :], trace[..., None, None]], dim=-1),
+    ], dim=-2)                                                   # (..., 4, 4), eigenvalues within +-sum(s)
+    shift = 3.0 ** 0.5 * b.flatten(-2).norm(dim=-1)              # >= s1 + s2 + s3
+    p = k + shift[..., None, None] * torch.eye(4, dtype=b.dtype, device=b.device)
+    for _ in range(squarings):
+        p = p @ p
+        p = p / p.flatten(-2).norm(dim=-1)[..., None, None]
+    column = p.diagonal(dim1=-2, dim2=-1).argmax(dim=-1)        # the projector's largest column
+    q = torch.take_along_dim(p, column[..., None, None], dim=-1).squeeze(-1)
+    q = F.normalize(k @ q[..., None] + shift[..., None, None] * q[..., None], dim=-2).squeeze(-1)
+    v, w = q[..., :3], q[..., 3]
+    vx = torch.zeros_like(b)
+    vx[..., 0, 1], vx[..., 0, 2], vx[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    vx = vx - vx.transpose(-1, -2)                               # cross-product matrix [v]x
+    r = (w * w - (v * v).sum(-1))[..., None, None] * eye3 + 2 * v[..., :, None] * v[..., None, :] - 2 * w[..., None, None] * vx
+    return r.to(m.dtype)
 
 
 class CameraHead(nn.Module):

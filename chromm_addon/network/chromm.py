@@ -72,6 +72,10 @@ def sample_depth_median(z, img, xy, radius=2):
     return z[img[:, None], rows, cols].median(dim=-1).values
 
 
+def _chunks(n, size):
+    return [slice(lo, lo + size) for lo in range(0, n, size)]
+
+
 class ChrommHeads(nn.Module):
     def __init__(self, config=None):
         super().__init__()
@@ -125,9 +129,10 @@ class ChrommHeads(nn.Module):
         head_cam = torch.stack([(head_2d[:, 0] - Kd[:, 0, 2]) / Kd[:, 0, 0] * depth,
                                 (head_2d[:, 1] - Kd[:, 1, 2]) / Kd[:, 1, 1] * depth, depth], dim=-1)
 
-        keys = self.pelvis_key(pi3x_tokens[img])                          # (D, h*w, k)
-        logits = torch.einsum("dk,dnk->dn", self.pelvis_query(fused), keys)
-        coarse = logits.argmax(dim=-1)
+        keys = self.pelvis_key(pi3x_tokens)                               # (M, h*w, k)
+        query = self.pelvis_query(fused)
+        coarse = torch.cat([torch.einsum("dk,dnk->dn", query[sl], keys[img[sl]]).argmax(dim=-1)
+                            for sl in _chunks(query.shape[0], 64)]) if query.shape[0] else img
         coarse_xy = torch.stack([coarse % patch_w, coarse // patch_w], dim=-1).float()
         fine = self.dec_pelvis(torch.cat([fused, pi3x_tokens[img, coarse]], dim=-1))
         pelvis_2d = (coarse_xy + 0.5 + fine) * p - 0.5

@@ -17,7 +17,7 @@ from . import weights as w
 from .image_maps import multihmr_map, resize_map
 from .preprocess import PIXEL_LIMIT
 
-TINY_PIXEL_LIMIT = 14 * 14 * 40
+TINY_PIXEL_LIMIT = 14 * 14 * 12  # the tiny network's Pi3X input, 56 x 42 for 16:9 frames
 
 HINT = "run `python -m chromm_addon weights check`"
 
@@ -62,12 +62,14 @@ def _build_with_weights(builder, preset, sources, kind, device):
 class NetworkRunner:
     """The network with its weights on a device; `run_window` turns frames into a Views object.
 
-    weights_dir: folder of the checkpoint files (weights.find_weight_files); tiny=True builds the
-    tiny configuration, random-initialised with `seed` when weights_dir is None (tests, CI).
+    weights_dir: folder of the checkpoint files (weights.find_weight_files; None: the default
+    folder); tiny=True: the tiny configuration, whose checkpoints have tiny shapes. `random()` and
+    `tiny()` build random-initialised networks instead (tests, CI, benchmarks).
     """
 
     def __init__(self, weights_dir=None, device="auto", tiny=False, seed=0, det_thresh=0.3,
-                 conf_thresh=0.1, points_per_image=2000, mhmr_chunk=16, pixel_limit=None):
+                 conf_thresh=0.1, points_per_image=2000, mhmr_chunk=16, pixel_limit=None,
+                 _random=None):
         import torch
 
         from .chromm import ChrommNetwork, build_heads, build_multihmr, build_pi3x
@@ -78,11 +80,12 @@ class NetworkRunner:
         self.pixel_limit = pixel_limit or (TINY_PIXEL_LIMIT if tiny else PIXEL_LIMIT)
         self.conf_thresh, self.points_per_image = conf_thresh, points_per_image
         self.hashes = {}
-        if tiny and weights_dir is None:
+        if _random is not None:
             with torch.random.fork_rng(devices=[]), torch.device(self.device):
                 torch.manual_seed(seed)
-                pi3x, mhmr = build_pi3x("tiny"), build_multihmr("tiny")
-            heads, self.reports = None, {}
+                pi3x, mhmr = build_pi3x(self.preset), build_multihmr(self.preset)
+                heads = build_heads(self.preset) if _random == "chromm" else None
+            self.reports = {}
         else:
             pi3x, mhmr, heads = self._load(weights_dir, build_pi3x, build_multihmr, build_heads)
         self.network = ChrommNetwork(pi3x.eval(), mhmr.eval(), heads, det_thresh=det_thresh,
@@ -93,7 +96,12 @@ class NetworkRunner:
     @classmethod
     def tiny(cls, seed=0, device="cpu", **kwargs):
         """Random-initialised tiny network (composition mode), for tests and CI."""
-        return cls(weights_dir=None, device=device, tiny=True, seed=seed, **kwargs)
+        return cls.random(tiny=True, seed=seed, device=device, **kwargs)
+
+    @classmethod
+    def random(cls, tiny=False, seed=0, device="auto", with_heads=False, **kwargs):
+        """Random-initialised network (speed does not depend on the weights: benchmarks)."""
+        return cls(device=device, tiny=tiny, seed=seed, _random="chromm" if with_heads else "composition", **kwargs)
 
     def _load(self, weights_dir, build_pi3x, build_multihmr, build_heads):
         files = w.find_weight_files(weights_dir)

@@ -104,16 +104,20 @@ def read_multihmr_checkpoint(path, map_location="cpu", mmap=False):
 
     `mmap=True` maps the tensors instead of reading them (for key and shape checks).
     """
+    import zipfile
+
     import torch
 
+    mmap = mmap and zipfile.is_zipfile(path)  # torch's legacy (pre-1.6) format cannot be mapped
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         name = _unsupported_global(exc)
-        what = f"it holds the class {name}" if name else "it holds objects other than tensors"
-        raise ChrommError(f"{path}: refused to unpickle: {what}; only tensors, plain containers and "
-                          f"argparse.Namespace are allowed in a Multi-HMR checkpoint") from None
+        if name is None:
+            raise ChrommError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
+        raise ChrommError(f"{path}: refused to unpickle: it holds the class {name}; only tensors, plain "
+                          f"containers and argparse.Namespace are allowed in a Multi-HMR checkpoint") from None
     except Exception as exc:  # zipfile, struct and torch errors for a damaged or foreign file
         raise ChrommError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
     if isinstance(ckpt, dict) and isinstance(ckpt.get("model_state_dict"), dict):

@@ -1,0 +1,78 @@
+"""Speed of the test-time modules: `fuse` on 4 views x 300 timesteps x 4 people (the issue's case).
+
+Simulates the views file once, then times `fuse_views` (and the whole command: read the views
+file, fuse, write the take) several times; reports the best and median wall-clock time and the
+process CPU time (less disturbed by other load on the machine).
+
+    .venv/bin/python benchmarks/bench_fuse.py [--people 4 --views 4 --frames 300 --repeat 5]
+"""
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from chromm_addon.commands import fuse as fuse_command  # noqa: E402
+from chromm_addon.evaluation.simulate import simulate_views  # noqa: E402
+from chromm_addon.evaluation.synthetic import make_scene  # noqa: E402
+from chromm_addon.fusion.pipeline import FuseOptions, fuse_views  # noqa: E402
+from chromm_addon.io.views import write_views  # noqa: E402
+
+
+def timed(fn, repeat):
+    walls, cpus = [], []
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return min(walls), statistics.median(walls), min(cpus)
+
+
+def run_command(views_path, take_path):
+    parser = argparse.ArgumentParser()
+    fuse_command.add_arguments(parser)
+    with contextlib.redirect_stdout(io.StringIO()):
+        fuse_command.run(parser.parse_args([views_path, "-o", take_path]))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=4)
+    parser.add_argument("--views", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--noise", default="realistic")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    scene = make_scene(num_people=args.people, num_views=args.views, num_frames=args.frames,
+                       seed=0, same_shape=True)
+    views = simulate_views(scene, args.noise, seed=0)
+    print(f"{args.views} views x {args.frames} timesteps x {args.people} people, "
+          f"{views.num_detections} detections, {len(views.points)} scene points")
+    with tempfile.TemporaryDirectory() as tmp:
+        views_path = os.path.join(tmp, "views.npz")
+        take_path = os.path.join(tmp, "take.npz")
+        write_views(views_path, views)
+        cases = (
+            ("fuse_views", lambda: fuse_views(views)),
+            ("fuse_views --smooth", lambda: fuse_views(views, options=FuseOptions(smooth=True))),
+            ("fuse command (read + fuse + write)",
+             lambda: run_command(views_path, take_path)),
+        )
+        print("| case | best wall s | median wall s | best CPU s |")
+        print("|---|---|---|---|")
+        for name, fn in cases:
+            best, median, cpu = timed(fn, args.repeat)
+            print(f"| {name} | {best:.2f} | {median:.2f} | {cpu:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The local backend: one `serve` process started by the add-on, stopped when Blender exits.
+
+It runs in the backend's own Python environment (with torch), never in Blender's. The extension
+directory goes on PYTHONPATH so that environment imports this very `chromm_addon`.
+"""
+
+import atexit
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+from ..errors import ChrommError
+
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def backend_python(env_path):
+    """The interpreter of a backend environment given as a venv folder or a python executable."""
+    env_path = os.path.expanduser(str(env_path or ""))
+    if not env_path:
+        raise ChrommError("no backend environment set: choose the backend's Python environment "
+                          "(a folder with bin/python, e.g. the project's .venv) in the preferences")
+    if os.path.isdir(env_path):
+        for rel in ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe"):
+            candidate = os.path.join(env_path, rel)
+            if os.path.isfile(candidate):
+                return candidate
+        raise ChrommError(f"{env_path}: no Python interpreter in this environment folder")
+    if os.path.isfile(env_path):
+        return env_path
+    raise ChrommError(f"{env_path}: backend environment not found")
+
+
+class LocalBackend:
+    """Start, reach and stop one local service. `start()` returns (url, token)."""
+
+    def __init__(self, env_path, allow_dirs=(), weights=None, smplx=None, device="auto",
+                 extra_args=(), startup_timeout=120.0):
+        self.python = backend_python(env_path)
+        self.allow_dirs = [d for d in allow_dirs if d]
+        self.weights, self.smplx, self.device = weights, smplx, device
+        self.extra_args = list(extra_args)
+        self.startup_timeout = startup_timeout
+        self.process = None
+        self.url = self.token = None
+        self._log = []
+
+    def command(self, token_file):
+        cmd = [self.python, "-m", "chromm_addon", "serve", "--port", "0", "--token-file", token_file,
+               "--device", self.device]
+        for folder in self.allow_dirs:
+            cmd += ["--allow-dir", folder]
+        if self.weights:
+            cmd += ["--weights", self.weights]
+        if self.smplx:
+            cmd += ["--smplx", self.smplx]
+        return cmd + self.extra_args
+
+    def start(self):
+        if self.alive():
+            return self.url, self.token
+        folder = tempfile.mkdtemp(prefix="chromm-addon-")
+        token_file = os.path.join(folder, "service.json")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        self.process = subprocess.Popen(
+            self.command(token_file), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=env, text=True, bufsize=1)
+        threading.Thread(target=self._drain, daemon=True).start()
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._fail(f"the local backend exited at start ({self.last_message()})")
+            if os.path.exists(token_file):
+                try:
+                    with open(token_file, encoding="utf-8") as fh:
+                        handshake = json.load(fh)
+                    self.url, self.token = handshake["url"], handshake["token"]
+                    return self.url, self.token
+                except (ValueError, KeyError):
+                    pass  # written atomically; a partial read cannot happen, but be safe
+            time.sleep(0.05)
+        self.stop()
+        self._fail(f"the local backend did not start within {self.startup_timeout:.0f} s "
+                   f"({self.last_message()})")
+
+    def _fail(self, message):
+        raise ChrommError(message)
+
+    def _drain(self):
+        for line in self.process.stdout:
+            self._log.append(line.rstrip())
+            del self._log[:-200]
+
+    def last_message(self):
+        lines = [line for line in self._log if line.strip() and not line.startswith("{")]
+        return lines[-1] if lines else "no output"
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout=10.0):
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+_shared = {"backend": None}
+
+
+def shared_backend(env_path, **kwargs):
+    """The add-on's one local backend (restarted with new settings if they changed)."""
+    current = _shared["backend"]
+    wanted = LocalBackend(env_path, **kwargs)
+    if current is not None and current.alive() and current.command("") == wanted.command(""):
+        return current
+    if current is not None:
+        current.stop()
+    _shared["backend"] = wanted
+    return wanted
+
+
+def stop_shared_backend():
+    backend, _shared["backend"] = _shared["backend"], None
+    if backend is not None:
+        backend.stop()
+
+
+atexit.register(stop_shared_backend)

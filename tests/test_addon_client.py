@@ -1,0 +1,109 @@
+"""The add-on's job client and state machine against a real local backend process (tiny network,
+synthetic clips): submit, progress, download, cancel, a refused token, and a dead backend."""
+
+import os
+import sys
+import time
+
+import pytest
+
+from backend_synth import write_clip
+from chromm_addon.client.job import (APPLIED, CANCELLED, FAILED, READY, JobWorker,
+                                     Reconstruction)
+from chromm_addon.client.local_backend import LocalBackend, backend_python
+from chromm_addon.client.service import ServiceClient, ServiceError
+from chromm_addon.errors import ChrommError
+
+VENV = os.path.dirname(os.path.dirname(sys.executable))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    return [write_clip(str(folder / f"view{v}.avi"), num_frames=12, fps=12.0) for v in range(2)]
+
+
+@pytest.fixture(scope="module")
+def backend(clips):
+    service = LocalBackend(VENV, allow_dirs=[os.path.dirname(clips[0])], device="cpu",
+                           extra_args=["--tiny-network"])
+    url, token = service.start()
+    yield service
+    service.stop()
+    assert not service.alive()
+
+
+def _run(job, timeout=120):
+    deadline = time.monotonic() + timeout
+    seen = set()
+    while job.step():
+        seen.add(job.snapshot()["state"])
+        assert time.monotonic() < deadline, job.snapshot()
+        time.sleep(0.05)
+    return seen
+
+
+def test_reconstruction_runs_to_a_downloaded_take(backend, clips, tmp_path):
+    from chromm_addon.io.take import read_take
+
+    client = ServiceClient(backend.url, backend.token)
+    assert client.health()["status"] == "ok"
+    job = Reconstruction(lambda: client, clips, str(tmp_path), options={"fps": 6.0})
+    _run(job)
+    snap = job.snapshot()
+    assert snap["state"] == READY, snap
+    take = read_take(snap["take_path"])
+    assert take.num_views == 2 and take.fps == pytest.approx(6.0)
+    job.mark_applied()
+    assert job.snapshot()["state"] == APPLIED
+
+
+def test_worker_thread_and_cancel(backend, clips, tmp_path):
+    client = ServiceClient(backend.url, backend.token)
+    job = Reconstruction(lambda: client, clips, str(tmp_path))
+    job.cancel()  # before submission: nothing reaches the service
+    worker = JobWorker(job, interval=0.01)
+    worker.start()
+    worker.join(30)
+    assert job.snapshot()["state"] == CANCELLED and job.job_id is None
+
+    job = Reconstruction(lambda: client, clips, str(tmp_path))
+    job.step()  # submitted
+    job.cancel()
+    _run(job)
+    assert job.snapshot()["state"] == CANCELLED
+    assert client.status(job.job_id)["state"] in ("cancelled", "done")  # a tiny job may win
+
+
+def test_wrong_token_and_bad_clip_fail_with_a_message(backend, clips, tmp_path):
+    bad = ServiceClient(backend.url, "x" * 32)
+    with pytest.raises(ServiceError, match="refused the token"):
+        bad.health()
+    client = ServiceClient(backend.url, backend.token)
+    job = Reconstruction(lambda: client, [str(tmp_path / "missing.mp4")], str(tmp_path))
+    _run(job)
+    snap = job.snapshot()
+    assert snap["state"] == FAILED and "missing.mp4" in snap["error"]
+
+
+def test_unreachable_backend_is_reported_not_raised(tmp_path, clips):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = ServiceClient(f"http://127.0.0.1:{port}", "t" * 32, timeout=1.0)
+    job = Reconstruction(lambda: client, clips, str(tmp_path), max_unreachable=2)
+    _run(job)
+    snap = job.snapshot()
+    assert snap["state"] == FAILED and "unreachable" in snap["error"]
+
+
+def test_backend_environment_errors(tmp_path):
+    with pytest.raises(ChrommError, match="no backend environment"):
+        backend_python("")
+    with pytest.raises(ChrommError, match="not found"):
+        backend_python(str(tmp_path / "nope"))
+    with pytest.raises(ChrommError, match="no Python interpreter"):
+        backend_python(str(tmp_path))
+    assert backend_python(VENV).startswith(VENV)

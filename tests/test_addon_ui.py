@@ -1,0 +1,201 @@
+"""The add-on in real bpy: registration, panels' poll and draw against the real properties and
+operators, and a reconstruction driven through the operators against a real local backend
+(tiny network) down to the built scene, then export and retarget through their operators."""
+
+import os
+import sys
+import time
+
+import pytest
+
+from backend_synth import write_clip
+
+pytestmark = pytest.mark.blender
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.dirname(os.path.dirname(sys.executable))
+
+
+@pytest.fixture(scope="module")
+def addon(tmp_path_factory):
+    import bpy  # noqa: F401  (first: it puts addon_utils on the path)
+    import addon_utils
+
+    link_dir = tmp_path_factory.mktemp("addons")
+    os.symlink(ROOT, link_dir / "chromm")
+    sys.path.insert(0, str(link_dir))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    module = addon_utils.enable("chromm", default_set=True, handle_error=lambda exc: pytest.fail(repr(exc)))
+    yield module
+    addon_utils.disable("chromm", default_set=True)
+    sys.path.remove(str(link_dir))
+
+
+def _classes(module):
+    return [cls for mod in module.operators.MODULES + module.panels.MODULES for cls in mod.CLASSES]
+
+
+class RecordingLayout:
+    """Stands in for bpy.types.UILayout (which only exists inside a drawn region): every prop,
+    operator and list a panel draws must exist on the real data and in bpy.ops."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            if name == "prop":
+                data, prop = args[0], args[1]
+                data = getattr(data, "_data", data)
+                assert prop in data.bl_rna.properties, f"{data} has no property {prop!r}"
+            elif name == "operator":
+                category, op = args[0].split(".")
+                assert hasattr(getattr(__import__("bpy").ops, category), op), args[0]
+                self.log.append(args[0])
+                return _OperatorProps()
+            elif name == "template_list":
+                assert args[3] in args[2].bl_rna.properties and args[5] in args[4].bl_rna.properties
+            elif name == "icon":
+                return 0
+            self.log.append(name)
+            return RecordingLayout(self.log)
+        return call
+
+
+class _OperatorProps:
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+
+
+class _WithLayout:
+    """The real preferences, seen with a recording layout (theirs exists only when drawn)."""
+
+    def __init__(self, data, layout):
+        object.__setattr__(self, "_data", data)
+        object.__setattr__(self, "layout", layout)
+
+    def __getattr__(self, name):
+        return getattr(self._data, name)
+
+
+def _draw(panel_cls, context):
+    log = []
+    panel_cls.draw(type("P", (), {"layout": RecordingLayout(log)})(), context)
+    return log
+
+
+def test_every_class_registers_and_disabling_twice_leaves_none(addon):
+    import bpy
+    import addon_utils
+
+    classes = _classes(addon)
+    assert len(classes) >= 20 and all(cls.is_registered for cls in classes)
+    for _ in range(2):
+        addon_utils.disable("chromm", default_set=True)
+        assert [cls.__name__ for cls in classes if cls.is_registered] == []
+        assert not hasattr(bpy.types.Scene, "chromm")
+        assert not hasattr(bpy.types, "VIEW3D_PT_chromm_reconstruct")
+        addon_utils.enable("chromm", default_set=True)
+        classes = _classes(sys.modules["chromm"])
+    assert all(cls.is_registered for cls in classes)
+
+
+def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
+    import bpy
+
+    from chromm_addon.blender.build import build_take
+    from test_blender_build import make_take
+
+    panels = addon.panels.reconstruct
+    context = bpy.context
+    settings = context.scene.chromm
+    assert not panels.VIEW3D_PT_chromm_result.poll(context)
+    log = _draw(panels.VIEW3D_PT_chromm_reconstruct, context)
+    assert "chromm.reconstruct" in log and "chromm.clip_add" in log
+    clip = settings.clips.add()
+    clip.name, clip.path = "a.mp4", str(tmp_path / "a.mp4")
+    settings.use_range = True
+    _draw(panels.VIEW3D_PT_chromm_reconstruct, context)
+    settings.last_take = build_take(make_take(T=2, P=1, V=2, N=5), name="take")
+    settings.summary = "1 people"
+    assert panels.VIEW3D_PT_chromm_result.poll(context)
+    log = _draw(panels.VIEW3D_PT_chromm_result, context)
+    assert log.count("chromm.look_through") == 2
+    _draw(panels.VIEW3D_PT_chromm_export, context)
+    prefs = context.preferences.addons["chromm"].preferences
+    for mode in ("LOCAL", "REMOTE"):
+        prefs.backend_mode = mode
+        log = []
+        type(prefs).draw(_WithLayout(prefs, RecordingLayout(log)), context)
+        assert "chromm.check_setup" in log
+    settings.clips.clear()
+    settings.last_take = None
+
+
+def test_reconstruct_operator_runs_a_job_to_a_scene(addon, tmp_path, monkeypatch):
+    import bpy
+
+    from chromm_addon.client.job import APPLIED
+
+    monkeypatch.setenv("CHROMM_BACKEND_ARGS", "--tiny-network")
+    reconstruct = addon.operators.reconstruct
+    prefs = bpy.context.preferences.addons["chromm"].preferences
+    prefs.backend_mode = "LOCAL"
+    prefs.backend_env = VENV
+    clips = [write_clip(str(tmp_path / f"cam{v}.avi"), num_frames=12, fps=12.0) for v in range(2)]
+    assert bpy.ops.chromm.clip_add(directory=str(tmp_path), files=[{"name": "cam0.avi"}, {"name": "cam1.avi"}],
+                                   filepath=clips[0]) == {"FINISHED"}
+    settings = bpy.context.scene.chromm
+    assert [c.name for c in settings.clips] == ["cam0.avi", "cam1.avi"]
+    settings.clips[1].offset = 0.25
+    settings.fps = 6.0
+    settings.device = "cpu"
+    assert bpy.ops.chromm.reconstruct() == {"FINISHED"}
+    assert not bpy.ops.chromm.reconstruct.poll()  # one job at a time
+    job = reconstruct.active_job()
+    deadline = time.monotonic() + 180
+    while reconstruct.poll_active_job() is not None:  # what the timer does in a UI session
+        assert time.monotonic() < deadline, job.snapshot()["error"]
+        time.sleep(0.2)
+    assert job.snapshot()["state"] == APPLIED, job.snapshot()["error"]
+    result = settings.last_take
+    cams = [o for o in result.all_objects if o.type == "CAMERA"]
+    assert len(cams) == 2 and "2 views" in settings.summary
+    assert all(c.data.background_images[0].clip is not None for c in cams)
+
+    # A second run replaces the first when asked, and leaves everything else alone.
+    settings.replace_previous = True
+    first = result.name
+    assert bpy.ops.chromm.reconstruct() == {"FINISHED"}
+    while reconstruct.poll_active_job() is not None:
+        assert time.monotonic() < deadline + 180
+        time.sleep(0.2)
+    takes = [c for c in bpy.data.collections
+             if c.get("chromm_body") is not None and c.name.startswith("cam0_chromm")]
+    assert takes == [settings.last_take] and takes[0].name == first
+
+    assert bpy.ops.chromm.look_through(view=1) == {"FINISHED"}
+    assert bpy.context.scene.camera["chromm_view"] == 1
+    _shared = addon.chromm_addon.client.local_backend._shared  # the add-on's copy of the module
+    assert _shared["backend"] is not None and _shared["backend"].alive()
+    addon.operators.reconstruct.unregister_extra()  # what disabling or quitting Blender does
+    assert _shared["backend"] is None
+
+
+def test_export_and_retarget_operators(addon, tmp_path):
+    import bpy
+
+    from chromm_addon.blender.build import build_take
+    from test_blender_build import make_take
+
+    settings = bpy.context.scene.chromm
+    settings.last_take = build_take(make_take(T=3, P=2, V=1, N=5), name="take")
+    out = tmp_path / "people.fbx"
+    assert bpy.ops.chromm.export_people(filepath=str(out), scope="TAKE", per_person=True,
+                                        file_format="FBX", preset="UNITY") == {"FINISHED"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["people_person1.fbx", "people_person4.fbx"]
+    arms = [o for o in settings.last_take.all_objects if o.type == "ARMATURE"]
+    bpy.context.view_layer.objects.active = arms[0]
+    settings.retarget_target = arms[1]  # a CHROMM rig has no Rigify/Mixamo names: refused
+    with pytest.raises(RuntimeError, match="bones match"):
+        bpy.ops.chromm.retarget()
