@@ -13,46 +13,47 @@ def _take_camera(context, view):
     return cams[0] if cams else None
 
 
-class CHROMM_OT_look_through(bpy.types.Operator):
-    """Make this view's camera active with its clip's resolution"""
+class _ViewOperator:
+    """An operator on one view's camera of the last reconstruction."""
 
-    bl_idname = "chromm.look_through"
-    bl_label = "Look Through View"
     bl_options = {"REGISTER", "UNDO"}
     view: bpy.props.IntProperty(name="View", min=0)
 
     def execute(self, context):
-        from ..chromm_addon.blender.render_setup import look_through
-
         cam = _take_camera(context, self.view)
         if cam is None:
             self.report({"ERROR"}, f"No camera for view {self.view} in the last reconstruction")
             return {"CANCELLED"}
+        self.apply(context, cam)
+        return {"FINISHED"}
+
+
+class CHROMM_OT_look_through(_ViewOperator, bpy.types.Operator):
+    """Make this view's camera active with its clip's resolution"""
+
+    bl_idname = "chromm.look_through"
+    bl_label = "Look Through View"
+
+    def apply(self, context, cam):
+        from ..chromm_addon.blender.render_setup import look_through
+
         look_through(context.scene, cam)
         screen = context.screen
         for area in screen.areas if screen else ():
             if area.type == "VIEW_3D":
                 area.spaces.active.region_3d.view_perspective = "CAMERA"
-        return {"FINISHED"}
 
 
-class CHROMM_OT_add_cut(bpy.types.Operator):
+class CHROMM_OT_add_cut(_ViewOperator, bpy.types.Operator):
     """Cut to this view at the current frame (a camera marker on the timeline)"""
 
     bl_idname = "chromm.add_cut"
     bl_label = "Cut to View Here"
-    bl_options = {"REGISTER", "UNDO"}
-    view: bpy.props.IntProperty(name="View", min=0)
 
-    def execute(self, context):
+    def apply(self, context, cam):
         from ..chromm_addon.blender.render_setup import add_cut
 
-        cam = _take_camera(context, self.view)
-        if cam is None:
-            self.report({"ERROR"}, f"No camera for view {self.view} in the last reconstruction")
-            return {"CANCELLED"}
         add_cut(context.scene, cam, context.scene.frame_current)
-        return {"FINISHED"}
 
 
 class CHROMM_OT_attach_sources(bpy.types.Operator):

@@ -146,3 +146,23 @@ def test_model_presets_build_and_match_widths():
     with torch.device("meta"):
         full = chromm.build_heads("full")
         assert full.config.pi3x_dim == 2 * chromm.build_pi3x("full").config.dec_dim
+
+
+def test_composition_uses_pi3x_intrinsics_for_multihmr():
+    """Multi-HMR runs with Pi3X's K mapped into its square: its own 3D head (at its own depth)
+    lies on the same camera ray as the head placed at Pi3X's depth."""
+    from chromm_addon.network.multihmr_preprocess import letterbox_frames
+    from chromm_addon.network.preprocess import frames_to_tensor, resize_frames
+
+    torch.manual_seed(0)
+    net = chromm.ChrommNetwork(chromm.build_pi3x("tiny"), chromm.build_multihmr("tiny"), det_thresh=0.0).eval()
+    frames = np.random.default_rng(0).integers(0, 256, (2, 90, 160, 3), dtype=np.uint8)
+    mp, mm = resize_map((160, 90), (56, 42)), multihmr_map((160, 90), 112)
+    maps_p = (torch.tensor([mp.scale] * 2, dtype=torch.float32), torch.tensor([mp.offset] * 2, dtype=torch.float32))
+    maps_m = (torch.tensor([mm.scale] * 2, dtype=torch.float32), torch.tensor([mm.offset] * 2, dtype=torch.float32))
+    out = net(frames_to_tensor(resize_frames(frames, (56, 42))), letterbox_frames(frames, 112), maps_p, maps_m)
+    ours, theirs = out["det_head_cam"].double(), out["mhmr_head_cam"].double()
+    assert ours.shape[0] > 0
+    cos = (ours * theirs).sum(-1) / (ours.norm(dim=-1) * theirs.norm(dim=-1))
+    np.testing.assert_allclose(cos.numpy(), 1.0, atol=1e-6)
+    assert out["person_mask"].shape == (2, 42, 56) and out["K"].shape == (2, 3, 3)

@@ -142,10 +142,11 @@ def test_bad_inputs_are_4xx_with_a_detail(service, allowed_dir, tmp_path):
     assert r.status_code == 422 and r.json()["detail"].startswith("options")
 
 
+@pytest.mark.slow
 def test_submit_by_path_progress_and_download(service, allowed_dir, tmp_path):
     client, _ = service
     r = client.post("/jobs", json={"clips": [str(allowed_dir / "a.avi"), str(allowed_dir / "b.avi")],
-                                   "offsets": ["0s", "2f"], "window": 6})
+                                   "offsets": ["0s", "2f"], "window": 3, "end": 0.25})
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["state"] in ("queued", "running") and job["clips"] == ["a.avi", "b.avi"]
@@ -167,10 +168,11 @@ def test_submit_by_path_progress_and_download(service, allowed_dir, tmp_path):
     assert client.get(f"/jobs/{job['id']}").status_code == 404
 
 
+@pytest.mark.slow
 def test_upload_job(service, allowed_dir, tmp_path):
     client, _ = service
     files = [("files", (name, (allowed_dir / name).read_bytes(), "video/x-msvideo")) for name in ("a.avi", "b.avi")]
-    r = client.post("/jobs/upload", files=files, data={"options": json.dumps({"fps": 8})})
+    r = client.post("/jobs/upload", files=files, data={"options": json.dumps({"fps": 8, "end": 0.25})})
     assert r.status_code == 202, r.text
     status, _ = wait_state(client, r.json()["id"], ("done", "failed", "cancelled"))
     assert status["state"] == "done", status
@@ -178,6 +180,7 @@ def test_upload_job(service, allowed_dir, tmp_path):
     assert read_take(str(tmp_path / "t.npz")).fps == 8
 
 
+@pytest.mark.slow
 def test_cancel_running_and_queued_jobs_and_queue_limit(service, allowed_dir):
     client, _ = service
     body = {"clips": [str(allowed_dir / "long.avi")], "window": 4}
@@ -197,7 +200,7 @@ def test_cancel_running_and_queued_jobs_and_queue_limit(service, allowed_dir):
     r = client.get(f"/jobs/{running['id']}/take")
     assert r.status_code == 409 and "cancelled" in r.json()["detail"]
     # The worker is free again: a small job still runs.
-    again = client.post("/jobs", json={"clips": [str(allowed_dir / "a.avi")]}).json()
+    again = client.post("/jobs", json={"clips": [str(allowed_dir / "a.avi")], "end": 0.1}).json()
     assert wait_state(client, again["id"], ("done", "failed"))[0]["state"] == "done"
 
 

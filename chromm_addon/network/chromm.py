@@ -282,7 +282,7 @@ class ChrommNetwork(nn.Module):
         mask = person_capsules(head_2d, pelvis_2d, depth, img, z)
         return dict(det_image=img, det_score=cat["scores"], det_head_2d=head_2d, det_pelvis_2d=pelvis_2d,
                     det_head_cam=head_cam, det_rotmat=cat["rotmat"], det_betas=cat["betas"],
-                    det_expression=cat["expression"], person_mask=mask)
+                    det_expression=cat["expression"], person_mask=mask, mhmr_head_cam=cat["head_cam"])
 
     def _chromm(self, feats, tokens, K, z, mhmr_to_pi3x, patch_hw):
         from .multihmr import suppress_non_maxima
