@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_backend.py stages  [--views 4 --timesteps 300 --window 16 --device cpu]
     .venv/bin/python benchmarks/bench_backend.py decode  [--frames 240 --clips 1]
-    .venv/bin/python benchmarks/bench_backend.py memory  [--lengths 100 250 500 1000 --window 16]
+    .venv/bin/python benchmarks/bench_backend.py memory  [--lengths 100 250 500 1000 --window 16
+                                                          --network tiny|stand-in --width 64 --height 48]
 
 `stages` runs the whole pipeline (decode, network in windows, merge, fuse, write) on synthetic
 clips with the tiny random network; `memory` runs it once per take length in a fresh process and
@@ -106,14 +107,51 @@ def bench_decode(args):
     print(f"| backend sampler (timestamps + RGB) | {sampled:.0f} |")
 
 
+class StandInNetwork:
+    """Returns a views window of realistic size (cameras, 3 detections and 2000 points per image)
+    computed from the frames' mean colours, at no compute cost: isolates the backend's own memory."""
+
+    device = "cpu"
+
+    def run_window(self, frames, view_names, fps):
+        import numpy as np
+
+        from chromm_addon.io.views import Views, make_meta
+
+        v, t = len(frames), len(frames[0])
+        shade = np.stack([f.reshape(t, -1).mean(axis=1) for f in frames]) / 255.0  # (V, T)
+        c2w = np.tile(np.eye(4, dtype=np.float32), (v, t, 1, 1))
+        c2w[..., 0, 3] = shade
+        K = np.tile(np.array([[50, 0, 16], [0, 50, 12], [0, 0, 1]], np.float32), (v, t, 1, 1))
+        d, n = 3 * v * t, 2000 * v * t
+        img = np.repeat(np.arange(v * t), 3)
+        rng = np.random.default_rng(0)
+        return Views(meta=make_meta(fps, view_names, model="stand-in"),
+                     image_size=np.array([[f.shape[2], f.shape[1]] for f in frames], np.int32),
+                     cam_K=K, cam_c2w=c2w, det_view=(img // t).astype(np.int32), det_time=(img % t).astype(np.int32),
+                     det_score=np.ones(d, np.float32), det_head_2d=rng.uniform(0, 20, (d, 2)).astype(np.float32),
+                     det_pelvis_2d=rng.uniform(0, 20, (d, 2)).astype(np.float32),
+                     det_head_cam=rng.uniform(1, 3, (d, 3)).astype(np.float32),
+                     det_rotvec=np.zeros((d, 53, 3), np.float32), det_betas=np.zeros((d, 10), np.float32),
+                     det_expression=np.zeros((d, 10), np.float32),
+                     points=rng.normal(size=(n, 3)).astype(np.float32), colors=np.zeros((n, 3), np.uint8),
+                     point_view=np.repeat(np.arange(v), n // v).astype(np.int32),
+                     point_time=np.tile(np.repeat(np.arange(t), 2000), v).astype(np.int32),
+                     point_conf=np.ones(n, np.float32))
+
+
 def memory_child(args):
     from chromm_addon.backend.pipeline import ReconstructOptions, reconstruct_views
     from chromm_addon.backend.video import LIVE_FRAMES
-    from chromm_addon.network.runner import NetworkRunner
 
-    runner = NetworkRunner.tiny(seed=0, device=args.device, pixel_limit=14 * 14 * 4)
+    if args.network == "tiny":
+        from chromm_addon.network.runner import NetworkRunner
+
+        runner = NetworkRunner.tiny(seed=0, device=args.device, pixel_limit=14 * 14 * 4)
+    else:
+        runner = StandInNetwork()
     with tempfile.TemporaryDirectory() as tmp:
-        clips = make_clips(tmp, args.views, args.child, width=32, height=24)
+        clips = make_clips(tmp, args.views, args.child, width=args.width, height=args.height)
         LIVE_FRAMES.reset_peak()
         t0 = time.perf_counter()
         views, stats = reconstruct_views(ReconstructOptions(clips=clips, window=args.window), runner=runner)
@@ -130,11 +168,13 @@ def bench_memory(args):
     rows = []
     for length in args.lengths:
         cmd = [sys.executable, __file__, "memory", "--child", str(length), "--views", str(args.views),
-               "--window", str(args.window), "--device", args.device]
+               "--window", str(args.window), "--device", args.device, "--network", args.network,
+               "--width", str(args.width), "--height", str(args.height)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     print(f"machine: {machine()}")
-    print(f"{args.views} views of 32x24, window {args.window}, tiny network on {args.device}\n")
+    print(f"{args.views} views of {args.width}x{args.height}, window {args.window}, {args.network} network "
+          f"on {args.device}\n")
     print("| timesteps | windows | peak RSS (MB) | decoded frames alive (peak) | window buffer (frames) | "
           "merged views (MB) | seconds |\n|---|---|---|---|---|---|---|")
     for r in rows:
@@ -155,6 +195,8 @@ def main():
     parser.add_argument("--clips", type=int, default=1)
     parser.add_argument("--fourcc", default="mp4v")
     parser.add_argument("--lengths", type=int, nargs="+", default=[100, 250, 500, 1000])
+    parser.add_argument("--network", choices=("tiny", "stand-in"), default="tiny",
+                        help="memory: the tiny network, or a stand-in of no cost that isolates the backend")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.what == "memory" and args.child:

@@ -120,8 +120,8 @@ def bench_network(args):
     count = args.views * args.timesteps
     print(f"network ({runner.model_name}) {args.config} on {args.device}: {args.views} views x "
           f"{args.timesteps} timesteps of {width}x{height}, Multi-HMR at {runner.mhmr_size}: "
-          f"{seconds:.3f} s per window, {count / seconds:.2f} images/s, peak memory {peak / 2**30:.2f} GiB, "
-          f"{detections[-1]} detections")
+          f"{seconds:.3f} s per window, {count / seconds:.2f} images/s, peak memory {peak / 2**30:.2f} GiB "
+          f"(process peak RSS {_peak_rss_bytes() / 2**30:.2f} GiB), {detections[-1]} detections")
 
 
 SECTIONS = {"pi3x": bench_pi3x, "network": bench_network}

@@ -104,7 +104,7 @@ def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
     import bpy
 
     from chromm_addon.blender.build import build_take
-    from test_blender_build import make_take
+    from take_factory import make_take
 
     panels = addon.panels.reconstruct
     context = bpy.context
@@ -186,7 +186,7 @@ def test_export_and_retarget_operators(addon, tmp_path):
     import bpy
 
     from chromm_addon.blender.build import build_take
-    from test_blender_build import make_take
+    from take_factory import make_take
 
     settings = bpy.context.scene.chromm
     settings.last_take = build_take(make_take(T=3, P=2, V=1, N=5), name="take")

@@ -6,6 +6,7 @@ import pytest
 from backend_synth import write_image_folder
 from chromm_addon.backend.pipeline import Cancelled, ReconstructOptions, WindowBuffer, reconstruct_views
 from chromm_addon.backend.progress import Progress, TerminalBar, format_eta
+from chromm_addon.backend.timeline import PREFETCH
 from chromm_addon.backend.timeline import open_clips
 from chromm_addon.backend.video import LIVE_FRAMES
 from chromm_addon.errors import ChrommError
@@ -60,9 +61,9 @@ def test_long_take_memory_is_bounded_by_the_window(tmp_path, runner):
         # Windows of 4 sharing 1 timestep: 1 + ceil((T - 4) / 3) calls.
         assert len(recording.calls) == 1 + int(np.ceil((stats.timesteps - 4) / 3))
         assert views.meta["windows"][0] == {"start": 0, "scale": 1.0}
-    # Decoded frames alive at once: at most two per clip plus the one being copied, whatever T.
-    assert peaks[1.2] <= 3 * 2
-    assert peaks[1.2] == peaks[0.3]
+    # Decoded frames alive at once: per clip, two around the target time, the one replacing
+    # them, the prefetch queue and one in the decoder's hand, whatever the take length.
+    assert max(peaks.values()) <= (4 + PREFETCH) * 2
 
 
 @pytest.mark.slow

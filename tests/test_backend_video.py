@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from backend_synth import read_index, write_clip, write_image_folder
-from chromm_addon.backend.timeline import open_clips, plan_timeline, sample
+from chromm_addon.backend.timeline import PREFETCH, open_clips, plan_timeline, sample
 from chromm_addon.backend.video import LIVE_FRAMES, Offset, parse_offset
 from chromm_addon.errors import ChrommError
 
@@ -117,16 +117,31 @@ def test_bad_inputs(tmp_path):
         open_clips([a] * 17)
 
 
-def test_sampling_holds_two_frames_per_clip(tmp_path):
+@pytest.mark.parametrize("prefetch", [0, PREFETCH])
+def test_sampling_holds_a_bounded_number_of_frames(tmp_path, prefetch):
     a = write_clip(tmp_path / "a.avi", 40, 20)
     b = write_clip(tmp_path / "b.avi", 40, 20)
     clips, secs = open_clips([a, b])
     timeline = plan_timeline(clips, secs)
     LIVE_FRAMES.reset_peak()
     before = LIVE_FRAMES.current
-    n = 0
-    for _, frames in sample(clips, secs, timeline):
-        n += 1
+    picked = []
+    for _, frames in sample(clips, secs, timeline, prefetch=prefetch):
+        picked.append([read_index(f) for f in frames])
         del frames
-    assert n == 40
-    assert LIVE_FRAMES.peak - before <= 2 * len(clips) + len(clips)
+    assert picked == [[k, k] for k in range(40)]
+    # Per clip: the frames before and after the target time, the one replacing them, the
+    # prefetch queue and the one the decoder thread has in hand.
+    assert LIVE_FRAMES.peak - before <= (4 + prefetch) * len(clips)
+
+
+def test_sampling_stops_cleanly_when_abandoned(tmp_path):
+    a = write_clip(tmp_path / "a.avi", 40, 20)
+    clips, secs = open_clips([a])
+    timeline = plan_timeline(clips, secs)
+    stream = sample(clips, secs, timeline)
+    next(stream)
+    stream.close()  # the decoder thread ends and releases the clip
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("decode ")]

@@ -4,7 +4,7 @@ the floor) must survive FBX (three presets), glTF/GLB, BVH and USD."""
 import numpy as np
 import pytest
 
-from test_blender_build import make_take
+from take_factory import make_take
 
 pytestmark = pytest.mark.blender
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from test_blender_build import make_take
+from take_factory import make_take
 
 pytestmark = pytest.mark.blender
 

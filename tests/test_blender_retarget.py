@@ -5,7 +5,7 @@ root motion scaled to the target's size."""
 import numpy as np
 import pytest
 
-from test_blender_build import make_take
+from take_factory import make_take
 
 pytestmark = pytest.mark.blender
 

@@ -40,3 +40,11 @@ def test_rotations_stay_rotations_and_follow_a_steady_turn():
     np.testing.assert_allclose(out @ np.swapaxes(out, -1, -2), np.broadcast_to(np.eye(3), out.shape),
                                atol=1e-12)
     assert rotation_angle(np.swapaxes(out, -1, -2) @ rot).max() < np.deg2rad(0.5)
+
+
+def test_banded_application_equals_the_dense_matrix():
+    rng = np.random.default_rng(1)
+    for length in (3, 7, 40):
+        x = rng.normal(size=(length, 4))
+        dense = smoothing_matrix(length, 5) @ x
+        np.testing.assert_allclose(smooth_values(x, np.ones(length, bool), 5), dense, atol=1e-12)

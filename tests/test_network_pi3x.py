@@ -69,6 +69,17 @@ def test_tiny_forward_shapes_and_dtypes():
     torch.testing.assert_close(world, out["points"], rtol=1e-4, atol=1e-4)
 
 
+def test_chunked_conv_heads_equal_one_pass():
+    model = randomized_tiny(seed=5)
+    chunked = Pi3X(pi3x_config("tiny", head_chunk=2)).eval()
+    chunked.load_checkpoint_state(model.state_dict())
+    x = torch.rand(1, 3, 3, 28, 42)
+    with torch.no_grad():
+        a, b = model(x), chunked(x)
+    for key in ("points", "conf"):
+        torch.testing.assert_close(a[key], b[key])
+
+
 def test_forward_rejects_sizes_off_the_patch_grid():
     model = Pi3X(pi3x_config("tiny")).eval()
     with pytest.raises(ValueError, match="multiple of the patch size"):

@@ -208,3 +208,46 @@ def test_estimate_window_size():
     one = estimate_window_size("cpu", (1080, 1920), 1)
     four = estimate_window_size("cpu", (1080, 1920), 4)
     assert isinstance(one, int) and 1 <= four <= one <= 64
+
+
+def test_chromm_checkpoint_backbone_overrides_upstream_file(tiny_weights, tmp_path):
+    import shutil
+
+    import torch
+
+    from chromm_addon.network import weights
+    from chromm_addon.network.chromm import build_heads, build_pi3x
+    from chromm_addon.network.runner import NetworkRunner
+
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_weights, folder)
+    torch.manual_seed(11)
+    tuned = build_pi3x("tiny")
+    weights.save_chromm_checkpoint(str(folder / "chromm.safetensors"), build_heads("tiny"), pi3x=tuned,
+                                   heads_preset="tiny")
+    runner = NetworkRunner(str(folder), device="cpu", tiny=True)
+    for key, value in tuned.state_dict().items():
+        assert torch.equal(runner.network.pi3x.state_dict()[key], value), key
+    assert runner.model_name == "chromm"
+    # A CHROMM checkpoint for another configuration is refused before anything is built.
+    weights.save_chromm_checkpoint(str(folder / "chromm.safetensors"), build_heads("tiny"), heads_preset="full")
+    from chromm_addon.errors import ChrommError
+
+    with pytest.raises(ChrommError, match=r"chromm.safetensors: heads for the 'full' configuration"):
+        NetworkRunner(str(folder), device="cpu", tiny=True)
+
+
+def test_detections_with_non_finite_values_are_dropped():
+    import torch
+
+    from chromm_addon.network.runner import _finite_detections
+
+    result = {"K": torch.eye(3).repeat(2, 1, 1), "c2w": torch.eye(4).repeat(2, 1, 1),
+              "img": torch.tensor([0, 1, 1]), "score": torch.tensor([0.9, 0.8, 0.7]),
+              "head_2d": torch.zeros(3, 2), "pelvis_2d": torch.zeros(3, 2), "head_cam": torch.ones(3, 3),
+              "rotvec": torch.zeros(3, 53, 3), "betas": torch.zeros(3, 10), "expression": torch.zeros(3, 10)}
+    result["rotvec"][1, 7, 2] = float("nan")
+    result["pelvis_2d"][2, 0] = float("inf")
+    kept = _finite_detections(result)
+    assert kept["img"].tolist() == [0] and kept["score"].tolist() == [pytest.approx(0.9)]
+    assert kept["K"].shape == (2, 3, 3)

@@ -72,7 +72,12 @@ def test_bad_inputs_exit_2_with_one_line(clips, tmp_path, capsys):
         ([clips[0], "-o", str(out), "--device", "tpu"], "expected auto, cpu or cuda"),
         ([clips[0], "-o", str(tmp_path / "nofolder" / "take.npz")], "output folder does not exist"),
         ([clips[0], "-o", str(out), "--window", "1", "--tiny-network"], "--window 1"),
+        ([clips[0], "-o", str(out), "--weights", str(tmp_path / "noweights")], "pi3x/model.safetensors: network weights not found"),
     ]
+    import torch
+
+    if not torch.cuda.is_available():
+        cases.append(([clips[0], "-o", str(out), "--device", "cuda"], "CUDA is not available"))
     for args, words in cases:
         code = main(["reconstruct", *args, "--quiet"])
         err = capsys.readouterr().err.strip().splitlines()

@@ -172,7 +172,9 @@ def test_submit_by_path_progress_and_download(service, allowed_dir, tmp_path):
 def test_upload_job(service, allowed_dir, tmp_path):
     client, _ = service
     files = [("files", (name, (allowed_dir / name).read_bytes(), "video/x-msvideo")) for name in ("a.avi", "b.avi")]
-    r = client.post("/jobs/upload", files=files, data={"options": json.dumps({"fps": 8, "end": 0.25})})
+    # Submitted by a client that then goes away: the job lives on in the service.
+    with httpx.Client(base_url=str(client.base_url), headers=dict(client.headers), timeout=30) as gone:
+        r = gone.post("/jobs/upload", files=files, data={"options": json.dumps({"fps": 8, "end": 0.25})})
     assert r.status_code == 202, r.text
     status, _ = wait_state(client, r.json()["id"], ("done", "failed", "cancelled"))
     assert status["state"] == "done", status

@@ -1,5 +1,7 @@
 """Synthetic scenes and simulated views files: ground truth semantics, determinism, noise model."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -92,7 +94,8 @@ def test_cameras_look_at_the_action(scene):
         assert 0.2 * w < uv[0, 0, 0] < 0.8 * w and 0.2 * h < uv[0, 0, 1] < 0.8 * h
         # most people's heads are in front of every camera
         assert np.mean((joints[:, 0, 15] - c[v]) @ R[:, 2] > 0) == 1.0
-    sizes = make_scene(num_people=1, num_views=2, num_frames=2, image_size=[(640, 480), (480, 640)]).image_size
+    sizes = make_scene(num_people=1, num_views=2, num_frames=2,
+                       image_size=[(640, 480), (480, 640)]).image_size
     np.testing.assert_array_equal(sizes, [[640, 480], [480, 640]])
 
 
@@ -141,7 +144,8 @@ def test_clean_simulation_is_exact(scene):
     np.testing.assert_allclose(head_world, joints[person, views.det_time, 15], atol=2e-5)
     # head in camera frame is the true one times the network's scale
     true_c2w = scene.cam_c2w[views.det_view, views.det_time]
-    true_cam = np.einsum("dji,dj->di", true_c2w[:, :3, :3], joints[person, views.det_time, 15] - true_c2w[:, :3, 3])
+    head = joints[person, views.det_time, 15]
+    true_cam = np.einsum("dji,dj->di", true_c2w[:, :3, :3], head - true_c2w[:, :3, 3])
     np.testing.assert_allclose(views.det_head_cam, scale * true_cam, atol=2e-5)
     # 2D points equal OpenCV's projection of the true joints
     for d in range(0, views.num_detections, 97):
@@ -154,8 +158,9 @@ def test_clean_simulation_is_exact(scene):
     # root rotation in the camera frame, other joints as in the scene
     R_world = world_from_net[:3, :3] * scale
     go = R_world @ c2w[:, :3, :3] @ axis_angle_to_matrix(views.det_rotvec[:, 0])
-    np.testing.assert_allclose(go, axis_angle_to_matrix(scene.global_orient[person, views.det_time]), atol=1e-5)
-    np.testing.assert_allclose(views.det_rotvec[:, 1:22], scene.body_pose[person, views.det_time], atol=1e-5)
+    t = views.det_time
+    np.testing.assert_allclose(go, axis_angle_to_matrix(scene.global_orient[person, t]), atol=1e-5)
+    np.testing.assert_allclose(views.det_rotvec[:, 1:22], scene.body_pose[person, t], atol=1e-5)
     np.testing.assert_allclose(views.det_rotvec[:, 52], scene.jaw_pose[person, views.det_time], atol=1e-5)
     np.testing.assert_allclose(views.det_betas, scene.betas[person], atol=1e-6)
     # scene points map back onto the true scene
@@ -206,3 +211,24 @@ def test_occluded_people_are_not_detected():
     seen_in_0 = views.extra["gt_det_person"][views.det_view == 0]
     assert list(seen_in_0) == [0]
     assert int(views.extra["gt_det_occluded_dropped"]) >= 1
+
+
+def test_all_view_gaps():
+    scene = make_scene(num_people=2, num_views=3, num_frames=150, seed=2)
+    noise = dataclasses.replace(PRESETS["clean"], gap_rate=0.6, gap_length_s=(0.5, 0.5))
+    views = simulate_views(scene, noise, seed=4)
+    person = views.extra["gt_det_person"]
+    seen = np.zeros((2, 150), bool)
+    seen[person, views.det_time] = True
+    clean = simulate_views(scene, PRESETS["clean"], seed=4)
+    seen_clean = np.zeros((2, 150), bool)
+    seen_clean[clean.extra["gt_det_person"], clean.det_time] = True
+    assert not np.any(seen & ~seen_clean)
+    lost = seen_clean & ~seen
+    assert lost.any()
+    # gaps are whole runs of 15 frames (0.5 s) with the person missing from every view
+    longest = 0
+    for p in range(2):
+        runs = np.diff(np.concatenate([[0], lost[p].astype(int), [0]]))
+        longest = max(longest, (np.flatnonzero(runs == -1) - np.flatnonzero(runs == 1)).max(initial=0))
+    assert longest >= 10

@@ -81,6 +81,10 @@ def missing_weights(weights_dir=None):
 def load_runner(options):
     """The network runner for `options` (the tiny random network for --tiny-network)."""
     check_device(options.device)
+    if not options.tiny_network:
+        problem = missing_weights(options.weights)  # before importing torch and the network
+        if problem:
+            raise ChrommError(problem)
     from ..network.runner import NetworkRunner
 
     if options.tiny_network:
@@ -93,11 +97,15 @@ def _runner_device(runner):
     return str(device)
 
 
+def check_window(requested):
+    if requested is not None and int(requested) < MIN_WINDOW:
+        raise ChrommError(f"--window {requested}: a window needs at least {MIN_WINDOW} timesteps")
+
+
 def choose_window(runner, clips, count, requested=None):
+    check_window(requested)
     if requested is not None:
         size = int(requested)
-        if size < MIN_WINDOW:
-            raise ChrommError(f"--window {size}: a window needs at least {MIN_WINDOW} timesteps")
     else:
         from ..network import runner as runner_module
 
@@ -214,6 +222,7 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     progress = progress or (lambda *a: None)
     stats = stats or Stats()
     check = _cancel_check(cancel)
+    check_window(options.window)
     progress("open", 0, len(options.clips))
     t0 = time.perf_counter()
     clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)

@@ -9,10 +9,15 @@ whose timestamp is nearest; clips are decoded front to back at once, holding two
 
 import dataclasses
 import math
+import queue
+import threading
 
 from ..errors import ChrommError
 from .limits import MAX_CLIPS, MAX_TIMESTEPS
 from .video import check_fps, check_offset_seconds, open_clip, parse_offset
+
+
+PREFETCH = 4  # frames decoded ahead per clip
 
 
 @dataclasses.dataclass
@@ -84,12 +89,65 @@ def _seconds(value, what):
     return value
 
 
+class _Prefetch:
+    """Decodes a clip in its own thread, at most `depth` frames ahead (OpenCV releases the GIL
+    while decoding, so clips decode in parallel and overlap the network's work)."""
+
+    def __init__(self, clip, depth):
+        self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(clip,), name=f"decode {clip.name}", daemon=True)
+        self._thread.start()
+
+    def _put(self, item):
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, clip):
+        frames = clip.frames()
+        try:
+            for frame in frames:
+                if not self._put(("frame", frame)):
+                    return
+            self._put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+            self._put(("error", exc))
+        finally:
+            frames.close()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        kind, value = self._queue.get()
+        if kind == "frame":
+            return value
+        self._queue.put((kind, value))  # keep answering the same way
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self):
+        self._stop.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=5)
+
+
 class _ClipCursor:
     """Walks one clip's frames forward, keeping the frame before and after the target time."""
 
-    def __init__(self, clip, offset):
+    def __init__(self, clip, offset, prefetch=0):
         self.clip, self.offset = clip, offset
-        self._frames = clip.frames()
+        self._frames = _Prefetch(clip, prefetch) if prefetch > 0 else clip.frames()
         self.before = None
         self.after = self._next()
         self.decoded = 0
@@ -117,13 +175,14 @@ class _ClipCursor:
         self._frames.close()
 
 
-def sample(clips, offsets, timeline, cancel=None):
+def sample(clips, offsets, timeline, cancel=None, prefetch=PREFETCH):
     """Yield (k, [RGB frame per clip]) for each timestep, decoding every clip once, in order.
 
-    Stops early, without error, when a clip's frames end before its header said; raises when
-    no timestep at all could be sampled.
+    With `prefetch` > 0 each clip decodes in its own thread, that many frames ahead. Stops
+    early, without error, when a clip's frames end before its header said; raises when no
+    timestep at all could be sampled.
     """
-    cursors = [_ClipCursor(c, o) for c, o in zip(clips, offsets)]
+    cursors = [_ClipCursor(c, o, prefetch) for c, o in zip(clips, offsets)]
     try:
         for k in range(timeline.count):
             if cancel is not None:
@@ -137,6 +196,7 @@ def sample(clips, offsets, timeline, cancel=None):
                                       f"({t:.3f} s); the clip has fewer frames than its header says")
                 return
             yield k, frames
+            del frames  # hold no frame of a timestep already handed out
     finally:
         for cur in cursors:
             cur.close()

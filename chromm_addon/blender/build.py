@@ -59,6 +59,7 @@ def build_take(take, *, name=None, smplx_model=None, scene=None, pose_corrective
     check_model_fits(take, smplx_model)
     name = name or str(take.meta.get("name") or "take")
     build = Build(name, scene)
+    timing = scene.render.fps, scene.render.fps_base, scene.frame_end
     try:
         scene.render.fps, scene.render.fps_base = scene_fps(take.fps)
         frames = scene.frame_start + np.arange(take.num_frames)
@@ -76,6 +77,7 @@ def build_take(take, *, name=None, smplx_model=None, scene=None, pose_corrective
             build.collection[BODY_PROP] = smplx_model.path
     except BaseException:
         build.remove()
+        scene.render.fps, scene.render.fps_base, scene.frame_end = timing
         raise
     return build.collection
 

@@ -1,4 +1,4 @@
-"""`build TAKE.npz -o OUT.blend [--smplx FILE]`: a take file to a .blend (needs bpy)."""
+"""`build TAKE.npz -o OUT.blend [--smplx FILE] [--pose-correctives]`: a take file to a .blend (needs bpy)."""
 
 from ..errors import ChrommError
 
@@ -7,6 +7,9 @@ def add_arguments(parser):
     parser.add_argument("take", help="take file (.npz, chromm.take v1)")
     parser.add_argument("-o", "--output", required=True, help="the .blend to write")
     parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz (default: $CHROMM_SMPLX_MODEL)")
+    parser.add_argument("--pose-correctives", action="store_true",
+                        help="add SMPL-X pose-corrective shape keys, keyed per frame (exact "
+                             "smplx surface; slower playback)")
 
 
 def run(args):
@@ -17,5 +20,6 @@ def run(args):
                           ".venv, or inside Blender)") from None
     from ..blender.build import build_take_file
 
-    build_take_file(args.take, args.output, smplx_path=args.smplx)
+    build_take_file(args.take, args.output, smplx_path=args.smplx,
+                    pose_correctives=args.pose_correctives)
     return 0

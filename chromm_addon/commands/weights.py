@@ -33,7 +33,7 @@ def _check_file(kind, path, expected):
     if kind == "chromm":
         w.check_chromm_metadata(path)
         parts = w.split_chromm_state(w.read_key_shapes(path, "chromm"), path)
-        reports = [w.match_shapes(expected[part], parts[part], path, w.UNUSED_PREFIXES.get(part, ()))
+        reports = [w.match_shapes(expected[part], parts[part], path, w.UNUSED_PREFIXES.get(part, ()), f"{part}.")
                    for part in ("heads", "pi3x", "multihmr") if parts[part]]
     else:
         reports = [w.match_shapes(expected[kind], w.read_key_shapes(path, kind), path, w.UNUSED_PREFIXES[kind])]

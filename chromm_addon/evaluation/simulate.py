@@ -7,7 +7,8 @@ errors; each person inside an image, in front of the camera, not too far and not
 nearer person gives one detection with noisy head position (in network units), noisy SO(3) joint
 rotations, betas and expression, and pixel-noisy head and pelvis image points. The head position
 is the true depth at the head pixel unprojected with the *predicted* intrinsics (as CHROMM forms
-it), plus noise. Detections are dropped at `miss_rate`; `false_positive_rate` spurious detections per true detection are added.
+it), plus noise. Detections are dropped at `miss_rate`; `false_positive_rate` spurious
+detections per true detection are added.
 
 Ground truth for evaluation rides along in `views.extra` (the reader keeps unknown keys):
 `gt_det_person` (D,) int32 person index or -1 for a false positive, `gt_world_from_net` (4, 4)
@@ -44,6 +45,8 @@ class SimulationNoise:
     points_per_view: int = 3000       # scene points per view (0: none)
     max_distance_m: float = 15.0      # people farther from the camera are not detected
     occlusion_threshold: float = 0.6  # hidden when a nearer person's box covers this much of it
+    gap_rate: float = 0.0             # per person and second: the person vanishes from all views
+    gap_length_s: tuple = (0.3, 1.0)  # for this long (uniform), then comes back
 
 
 PRESETS = {
@@ -126,6 +129,7 @@ def simulate_views(scene, noise=None, seed=0, model=None):
     occluded = _occluded(uv[..., BODY_JOINTS_FOR_BOX, :], depth[..., PELVIS], visible,
                          noise.occlusion_threshold)
     detected = visible & ~occluded & (r_det.random(visible.shape) >= noise.miss_rate)
+    detected &= ~_gaps(np.random.default_rng([seed, 1]), P, T, scene.fps, noise)[None]
     v_idx, p_idx, t_idx = np.nonzero(detected)
     n = len(v_idx)
 
@@ -201,6 +205,18 @@ def _occluded(uv, depth, visible, threshold, head=HEAD):
             head_in = np.all((head_uv[:, p] >= lo[:, q]) & (head_uv[:, p] <= hi[:, q]), axis=-1)
             out[:, p] |= visible[:, q] & (depth[:, q] < depth[:, p]) & (cover >= threshold) & head_in
     return out
+
+
+def _gaps(rng, num_people, num_frames, fps, noise):
+    """(P, T) True where a person is unseen by every view (short all-view gaps, for tracking)."""
+    gap = np.zeros((num_people, num_frames), dtype=bool)
+    if noise.gap_rate <= 0:
+        return gap
+    for p in range(num_people):
+        for _ in range(rng.poisson(noise.gap_rate * num_frames / fps)):
+            start = rng.integers(0, num_frames)
+            gap[p, start:start + int(round(rng.uniform(*noise.gap_length_s) * fps))] = True
+    return gap
 
 
 def _false_positives(rng, scene, count, scale):

@@ -11,9 +11,8 @@ import numpy as np
 from ..body.skeleton import NUM_JOINTS, PARENTS, approximate_rest_joints
 from ..geometry.rotations import axis_angle_to_matrix
 
-# Indices into a views file's 53 rotations (root, body 21, left hand 15, right hand 15, jaw).
-DET_ROOT, DET_BODY, DET_LHAND, DET_RHAND, DET_JAW = 0, slice(1, 22), slice(22, 37), slice(37, 52), 52
-# SMPL-X joint index of each of those 53 rotations.
+# SMPL-X joint index of each of a views file's 53 rotations (root, body 21, left hand 15,
+# right hand 15, jaw).
 DET_TO_JOINT = np.concatenate([[0], np.arange(1, 22), np.arange(25, 40), np.arange(40, 55), [22]])
 
 

@@ -24,11 +24,6 @@ def quat_conjugate(q):
     return q * np.array([1.0, -1.0, -1.0, -1.0])
 
 
-def quat_angle(q):
-    """(...,) rotation angle in [0, pi] of (..., 4) unit quaternions."""
-    return 2 * np.arctan2(np.linalg.norm(q[..., 1:], axis=-1), np.abs(q[..., 0]))
-
-
 def karcher_mean_quat(quats, weights, iters=4, tol=1e-8):
     """Weighted Karcher mean along axis 0 of (N, ..., 4) unit quaternions; weights (N, ...).
 

@@ -29,11 +29,6 @@ def projected_head_pelvis(rot_cam, rest, head_cam, cam_K):
     return np.where((pts[..., 2] > 1e-3).all(axis=1)[:, None], vec, 0.0)
 
 
-def projected_head_pelvis_length(rot_cam, rest, head_cam, cam_K):
-    """(D,) pixel length of `projected_head_pelvis`."""
-    return np.linalg.norm(projected_head_pelvis(rot_cam, rest, head_cam, cam_K), axis=-1)
-
-
 def scale_ratios(image_vec, projected_vec, along_prediction=True):
     """Per-sample ratios image / projected, NaN where a segment is too short to measure.
 

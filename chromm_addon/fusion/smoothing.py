@@ -13,19 +13,55 @@ import numpy as np
 from ..geometry.rotations import make_sign_continuous, matrix_to_quaternion, quaternion_to_matrix
 
 
-def smoothing_matrix(length, half_window, degree=2):
-    """(length, length) matrix S with smoothed = S @ samples."""
-    s = np.zeros((length, length))
+def _row(offsets, sigma, degree):
+    """Weights on samples at `offsets` (relative timesteps) giving the local fit's value at 0."""
+    w = np.exp(-0.5 * (offsets / sigma) ** 2)
+    design = np.vander(offsets, min(degree, len(offsets) - 1) + 1, increasing=True)
+    wx = design.T * w
+    return np.linalg.solve(wx @ design, wx)[0]
+
+
+def smoothing_weights(length, half_window, degree=2):
+    """(length, 2 h + 1) table: smoothed[i] = sum_j table[i, j] * samples[i + j - h].
+
+    Entries that would read outside the segment are zero; only the first and last h rows differ
+    from the interior kernel.
+    """
+    h = min(half_window, max(length - 1, 0))
     sigma = max(half_window / 2.0, 0.5)
+    table = np.zeros((length, 2 * h + 1))
+    offsets = np.arange(-h, h + 1, dtype=np.float64)
+    interior = _row(offsets, sigma, degree)
     for i in range(length):
-        lo, hi = max(0, i - half_window), min(length, i + half_window + 1)
-        x = np.arange(lo, hi, dtype=np.float64) - i
-        w = np.exp(-0.5 * (x / sigma) ** 2)
-        deg = min(degree, len(x) - 1)
-        design = np.vander(x, deg + 1, increasing=True)
-        wx = design.T * w
-        s[i, lo:hi] = np.linalg.solve(wx @ design, wx)[0]
+        lo, hi = max(0, i - h), min(length, i + h + 1)
+        if hi - lo == 2 * h + 1:
+            table[i] = interior
+        else:
+            table[i, lo - i + h:hi - i + h] = _row(np.arange(lo, hi, dtype=np.float64) - i, sigma, degree)
+    return table
+
+
+def smoothing_matrix(length, half_window, degree=2):
+    """The same filter as a dense (length, length) matrix S, smoothed = S @ samples."""
+    table = smoothing_weights(length, half_window, degree)
+    h = (table.shape[1] - 1) // 2
+    s = np.zeros((length, length))
+    for j in range(table.shape[1]):
+        rows = np.arange(max(0, h - j), min(length, length + h - j))
+        s[rows, rows + j - h] = table[rows, j]
     return s
+
+
+def _apply(table, samples):
+    """Apply a `smoothing_weights` table to (L, F) samples (a few vectorised multiply-adds)."""
+    n, width = table.shape
+    h = (width - 1) // 2
+    padded = np.zeros((n + 2 * h,) + samples.shape[1:])
+    padded[h:h + n] = samples
+    out = np.zeros_like(samples)
+    for j in range(width):
+        out += table[:, j, None] * padded[j:j + n]
+    return out
 
 
 def segments(valid):
@@ -43,9 +79,9 @@ def smooth_values(values, valid, half_window):
         if n < 3:
             continue
         if n not in cache:
-            cache[n] = smoothing_matrix(n, half_window)
+            cache[n] = smoothing_weights(n, half_window)
         seg = out[start:stop].reshape(n, -1)
-        out[start:stop] = (cache[n] @ seg).reshape(out[start:stop].shape)
+        out[start:stop] = _apply(cache[n], seg).reshape(out[start:stop].shape)
     return out
 
 

@@ -277,6 +277,7 @@ class ChrommNetwork(nn.Module):
         # Pelvis: Multi-HMR's own body (its metric depth) projected, so the image head-pelvis
         # length is Multi-HMR's and the scale adjustment can compare it with the scene's.
         pelvis_cam = cat["head_cam"] - head_from_pelvis(cat["rotmat"], self.rest_joints)
+        pelvis_cam = torch.cat([pelvis_cam[:, :2], pelvis_cam[:, 2:].clamp_min(1e-3)], dim=-1)  # in front
         pelvis_2d = torch.stack([Kd[:, 0, 0] * pelvis_cam[:, 0] / pelvis_cam[:, 2] + Kd[:, 0, 2],
                                  Kd[:, 1, 1] * pelvis_cam[:, 1] / pelvis_cam[:, 2] + Kd[:, 1, 2]], dim=-1)
         mask = person_capsules(head_2d, pelvis_2d, depth, img, z)

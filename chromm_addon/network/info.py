@@ -4,7 +4,6 @@ Counts are state-dict elements (parameters plus persistent buffers), the measure
 figures use: Pi3X without its multimodal branch 992.47M, Multi-HMR ViT-L/896 317.11M.
 """
 
-REFERENCE_MILLIONS = {"pi3x": 992.47, "multihmr": 317.11}
 COMPONENTS = (("pi3x", "Pi3X (scene, cameras, metric scale)"),
               ("multihmr", "Multi-HMR ViT-L/14 @ 896 (people)"),
               ("heads", "CHROMM heads (fusion, SMPL-X, depth, mask, pelvis)"))

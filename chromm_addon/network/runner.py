@@ -40,7 +40,8 @@ def _has_non_persistent_buffers(module):
 
 
 def _build_with_weights(builder, preset, sources, kind, device):
-    """Build a component and load it from [(path, state)] (later entries override earlier keys).
+    """Build a component and load it from [(path, key prefix in that file, state)]; later sources
+    override earlier ones' keys (a CHROMM checkpoint's fine-tuned backbone over the upstream file).
 
     Built on the meta device and handed the checkpoint's tensors when the module has no buffers
     outside its state dict, so the weights are allocated once, on the target device.
@@ -52,10 +53,14 @@ def _build_with_weights(builder, preset, sources, kind, device):
     if _has_non_persistent_buffers(module):
         with torch.device(device):
             module = builder(preset)
-    state, path = {}, None
-    for path, part in sources:
+    expected = w.module_shapes(module)
+    state = {}
+    for path, prefix, part in sources:     # shape errors name the file the key came from
+        w.match_shapes(expected, {k: tuple(v.shape) for k, v in part.items()}, path,
+                       w.UNUSED_PREFIXES.get(kind, ()), prefix)
         state.update(part)
-    report = w.load_into(module, state, path, kind, device=device)
+    path, prefix, _ = sources[0]
+    report = w.load_into(module, state, path, kind, device=device, key_prefix=prefix)
     return module.to(device).eval(), report
 
 
@@ -117,12 +122,11 @@ class NetworkRunner:
             chromm_parts = w.split_chromm_state(w.read_state_dict(files.chromm, "chromm"), files.chromm)
         dev = self.device
         self.reports = {}
-        pi3x_sources = [(files.pi3x, w.read_state_dict(files.pi3x, "pi3x", device=dev))]
-        mhmr_sources = [(files.multihmr, w.read_state_dict(files.multihmr, "multihmr"))]
-        if chromm_parts["pi3x"]:
-            pi3x_sources.append((files.chromm, chromm_parts["pi3x"]))
-        if chromm_parts["multihmr"]:
-            mhmr_sources.append((files.chromm, chromm_parts["multihmr"]))
+        pi3x_sources = [(files.pi3x, "", w.read_state_dict(files.pi3x, "pi3x", device=dev))]
+        mhmr_sources = [(files.multihmr, "", w.read_state_dict(files.multihmr, "multihmr"))]
+        for kind, sources in (("pi3x", pi3x_sources), ("multihmr", mhmr_sources)):
+            if chromm_parts[kind]:
+                sources.append((files.chromm, f"{kind}.", chromm_parts[kind]))
         pi3x, self.reports["pi3x"] = _build_with_weights(build_pi3x, self.preset, pi3x_sources, "pi3x", dev)
         del pi3x_sources
         mhmr, self.reports["multihmr"] = _build_with_weights(build_multihmr, self.preset, mhmr_sources,
@@ -131,7 +135,7 @@ class NetworkRunner:
         heads = None
         if files.chromm:
             heads, self.reports["heads"] = _build_with_weights(
-                build_heads, self.preset, [(files.chromm, chromm_parts["heads"])], "chromm", dev)
+                build_heads, self.preset, [(files.chromm, "heads.", chromm_parts["heads"])], "chromm", dev)
         for kind in ("pi3x", "multihmr", "chromm"):
             path = getattr(files, kind)
             if path:
@@ -175,9 +179,12 @@ class NetworkRunner:
         with torch.inference_mode(), autocast:
             out = self.network(pi3x_in, mhmr_in, orig_to_pi3x, orig_to_mhmr)
         with torch.inference_mode():
-            result = self._to_original(out, orig_to_pi3x, num_times, matrix_to_axis_angle)
+            result = _finite_detections(self._to_original(out, orig_to_pi3x, num_times, matrix_to_axis_angle))
             picked = self._scene_points(out)
             host = {k: v.cpu().numpy() for k, v in {**result, **picked}.items()}
+        if not (np.isfinite(host["K"]).all() and np.isfinite(host["c2w"]).all()):
+            raise ChrommError(f"window of views {', '.join(view_names)}: the network produced non-finite "
+                              f"cameras (damaged weights?); {HINT}")
 
         colors = small.reshape(-1, 3)[host.pop("point_flat")]
         meta = make_meta(fps, view_names, model=self.model_name, weights=self.hashes,
@@ -227,6 +234,20 @@ class NetworkRunner:
         flat = keep.reshape(-1).nonzero()[:, 0]
         return dict(points=points.reshape(-1, 3)[flat], point_conf=conf.reshape(-1)[flat],
                     point_img=flat // (height * width), point_flat=flat)
+
+
+DETECTION_KEYS = ("img", "score", "head_2d", "pelvis_2d", "head_cam", "rotvec", "betas", "expression")
+
+
+def _finite_detections(result):
+    """Drop detections with a non-finite value (a degenerate depth or rotation) on the device."""
+    import torch
+
+    ok = torch.ones_like(result["score"], dtype=torch.bool)
+    for key in DETECTION_KEYS[1:]:
+        finite = torch.isfinite(result[key])
+        ok &= finite.flatten(1).all(dim=-1) if finite.dim() > 1 else finite
+    return {k: (v[ok] if k in DETECTION_KEYS else v) for k, v in result.items()}
 
 
 def _check_window(frames, view_names):

@@ -241,23 +241,24 @@ def _prefixes(keys):
     return ", ".join(sorted({k.split(".")[0] for k in keys}))
 
 
-def match_shapes(expected, found, path, unused_prefixes=()):
+def match_shapes(expected, found, path, unused_prefixes=(), key_prefix=""):
     """Compare {key: shape} of an architecture with a checkpoint's; a shape mismatch raises.
 
     Returns a LoadReport; missing keys are listed there (load_into makes them an error).
+    `key_prefix` is how the file spells the keys (a CHROMM checkpoint's 'heads.'), for messages.
     """
     report = LoadReport(path)
     for key, shape in found.items():
         if key in expected:
             if tuple(expected[key]) != tuple(shape):
-                raise ChrommError(f"{path}: key '{key}' has shape {list(shape)} but the network "
-                                  f"expects {list(expected[key])}")
+                raise ChrommError(f"{path}: key '{key_prefix}{key}' has shape {list(shape)} but the "
+                                  f"network expects {list(expected[key])}")
             report.loaded += 1
         elif key.startswith(tuple(unused_prefixes)):
-            report.unused.append(key)
+            report.unused.append(key_prefix + key)
         else:
-            report.unexpected.append(key)
-    report.missing = [k for k in expected if k not in found]
+            report.unexpected.append(key_prefix + key)
+    report.missing = [key_prefix + k for k in expected if k not in found]
     return report
 
 
@@ -265,7 +266,7 @@ def module_shapes(module):
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-def load_into(module, state, path, kind, device=None):
+def load_into(module, state, path, kind, device=None, key_prefix=""):
     """Load a checkpoint's tensors into `module`: strict on shapes and on missing keys.
 
     A module built on the meta device takes the checkpoint's tensors (moved to `device`, float32)
@@ -275,7 +276,7 @@ def load_into(module, state, path, kind, device=None):
     import torch
 
     report = match_shapes(module_shapes(module), {k: tuple(v.shape) for k, v in state.items()},
-                          path, UNUSED_PREFIXES.get(kind, ()))
+                          path, UNUSED_PREFIXES.get(kind, ()), key_prefix)
     if report.missing:
         raise ChrommError(f"{path}: {len(report.missing)} weights the network needs are missing "
                           f"({_preview(report.missing)}); run `python -m chromm_addon weights check`")
