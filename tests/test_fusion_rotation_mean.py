@@ -6,7 +6,7 @@ from chromm_addon.geometry.rotations import (axis_angle_to_matrix, axis_angle_to
                                              matrix_to_quaternion, mean_rotation,
                                              quaternion_to_matrix, rotation_angle)
 from chromm_addon.fusion.fusion import FusionOptions, _robust_mean_rotation
-from chromm_addon.fusion.rotation_mean import karcher_mean_quat, quat_multiply
+from chromm_addon.geometry.rotations import karcher_mean_quat, quat_multiply
 
 
 def test_quat_multiply_is_matrix_product():

@@ -28,9 +28,9 @@ import dataclasses
 import numpy as np
 
 from ..body.skeleton import HEAD, PELVIS
-from ..geometry.rotations import axis_angle_to_matrix, quaternion_to_matrix
+from ..geometry.rotations import (axis_angle_to_matrix, karcher_mean_quat, quat_multiply,
+                                  quaternion_to_matrix)
 from .body import joint_positions
-from .rotation_mean import karcher_mean_quat, quat_multiply
 
 
 @dataclasses.dataclass

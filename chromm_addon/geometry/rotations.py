@@ -110,20 +110,47 @@ def rotation_6d_to_matrix(x):
 def mean_rotation(matrices, weights=None, axis=0, iters=8):
     """Weighted Karcher (geodesic L2) mean of rotations along `axis`; (..., 3, 3) result.
 
-    Starts from the chordal mean (projected arithmetic mean) and refines with a few Gauss-Newton
-    steps on SO(3), so averaged poses are rotations, not raw axis-angle averages.
+    Averaged poses are rotations, not raw axis-angle averages; see `karcher_mean_quat`.
     """
     r = np.moveaxis(np.asarray(matrices, dtype=np.float64), axis, 0)
-    n = r.shape[0]
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    w = np.moveaxis(np.broadcast_to(w.reshape(w.shape + (1,) * (r.ndim - 2 - w.ndim)), r.shape[:-2]), 0, 0)
-    wsum = np.maximum(w.sum(0), 1e-12)
-    mean = project_to_rotation(np.einsum("n...,n...ij->...ij", w, r) / wsum[..., None, None])
+    w = np.ones(r.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = np.broadcast_to(w.reshape(w.shape + (1,) * (r.ndim - 2 - w.ndim)), r.shape[:-2])
+    return quaternion_to_matrix(karcher_mean_quat(matrix_to_quaternion(r), w, iters=iters, tol=1e-10))
+
+
+def quat_multiply(a, b):
+    """Hamilton product of (..., 4) quaternions (w, x, y, z)."""
+    aw, ax, ay, az = np.moveaxis(a, -1, 0)
+    bw, bx, by, bz = np.moveaxis(b, -1, 0)
+    return np.stack([aw * bw - ax * bx - ay * by - az * bz,
+                     aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw], axis=-1)
+
+
+def quat_conjugate(q):
+    return q * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def karcher_mean_quat(quats, weights, iters=4, tol=1e-8):
+    """Weighted Karcher mean along axis 0 of (N, ..., 4) unit quaternions; weights (N, ...).
+
+    Samples with weight 0 are ignored. Starts from the sign-aligned weighted average (the chordal
+    mean) and takes Gauss-Newton steps in the tangent space.
+    """
+    q = np.asarray(quats, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    ref = np.take_along_axis(q, np.argmax(w, axis=0)[None, ..., None], axis=0)[0]
+    q = q * np.where(np.sum(q * ref, axis=-1, keepdims=True) < 0, -1.0, 1.0)
+    wsum = np.maximum(w.sum(0), 1e-12)[..., None]
+    mean = (w[..., None] * q).sum(0)
+    mean /= np.maximum(np.linalg.norm(mean, axis=-1, keepdims=True), 1e-12)
     for _ in range(iters):
-        delta = matrix_to_axis_angle(np.swapaxes(mean, -1, -2)[None] @ r)
-        step = np.einsum("n...,n...k->...k", w, delta) / wsum[..., None]
-        mean = mean @ axis_angle_to_matrix(step)
-        if np.max(np.abs(step)) < 1e-10:
+        delta = quaternion_to_axis_angle(quat_multiply(quat_conjugate(mean)[None], q))
+        step = (w[..., None] * delta).sum(0) / wsum
+        mean = quat_multiply(mean, axis_angle_to_quaternion(step))
+        mean /= np.linalg.norm(mean, axis=-1, keepdims=True)
+        if np.max(np.abs(step), initial=0.0) < tol:
             break
     return mean
 

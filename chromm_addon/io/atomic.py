@@ -22,6 +22,7 @@ def atomic_output(path, suffix=None):
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".chromm-", suffix=suffix, dir=folder)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     except OSError as exc:
         raise ChrommError(f"{path}: cannot write there ({_reason(exc)})") from None
     try:
@@ -34,6 +35,12 @@ def atomic_output(path, suffix=None):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _reason(exc):
