@@ -222,6 +222,7 @@ def test_weights_check_reports_present_valid_files(tmp_path):
     assert proc.stdout.count("present") == 3 and "CHROMM heads" in proc.stdout
 
 
+@pytest.mark.slow
 def test_weights_check_missing_and_invalid(tmp_path):
     proc = _cli("weights", "check", str(tmp_path), "--no-hash")
     assert proc.returncode == 2

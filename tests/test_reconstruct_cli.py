@@ -65,6 +65,7 @@ def test_bad_inputs_exit_2_with_one_line(clips, tmp_path, capsys):
     cases = [
         ([str(tmp_path / "missing.mp4"), "-o", str(out)], "missing.mp4: no such file"),
         ([clips[0], clips[1], "-o", str(out), "--offsets", "0s", "9s"], "do not overlap"),
+        ([clips[0], clips[1], "-o", str(out), "--offsets=-5s,0s"], "covers 5.000..5.933 s"),
         ([clips[0], "-o", str(out), "--offsets", "0s", "1s"], "2 offsets given for 1 clips"),
         ([clips[0], "-o", str(out), "--offsets", "soon"], "offset 'soon'"),
         ([clips[0], "-o", str(tmp_path / "take.txt")], "must end in .npz"),

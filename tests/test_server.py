@@ -187,6 +187,7 @@ def test_cancel_running_and_queued_jobs_and_queue_limit(service, allowed_dir):
     client, _ = service
     body = {"clips": [str(allowed_dir / "long.avi")], "window": 4}
     running = client.post("/jobs", json=body).json()
+    wait_state(client, running["id"], ("running",))
     queued = [client.post("/jobs", json=body) for _ in range(2)]
     assert [r.status_code for r in queued] == [202, 202]
     full = client.post("/jobs", json=body)
@@ -195,7 +196,7 @@ def test_cancel_running_and_queued_jobs_and_queue_limit(service, allowed_dir):
     for r in queued:
         cancelled = client.post(f"/jobs/{r.json()['id']}/cancel").json()
         assert cancelled["state"] == "cancelled"
-    wait_state(client, running["id"], ("running",))
+    assert client.get("/health").json()["queued"] == 0
     client.post(f"/jobs/{running['id']}/cancel")
     status, _ = wait_state(client, running["id"], ("done", "failed", "cancelled"))
     assert status["state"] == "cancelled", status

@@ -16,7 +16,8 @@ def add_arguments(parser):
     parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz (default: $CHROMM_SMPLX_MODEL)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--offsets", nargs="+", metavar="OFFSET",
-                        help="one per clip: time in the clip of the common zero, '1.5s' or '12f'")
+                        help="one per clip: time in the clip of the common zero, '1.5s' or '12f'; "
+                             "comma-separated works too (--offsets=-0.5s,0s for negative ones)")
     parser.add_argument("--fps", type=float, help="target frame rate (default: the slowest clip's)")
     parser.add_argument("--start", type=float, help="first time to reconstruct, seconds on the common timeline")
     parser.add_argument("--end", type=float, help="last time to reconstruct, seconds on the common timeline")
@@ -48,8 +49,9 @@ def run(args):
                 raise ImportError
         except ImportError:
             raise ChrommError(f"{args.blend}: --blend needs the bpy module (run with the project's .venv)") from None
+    offsets = [o.strip() for value in args.offsets or () for o in value.split(",") if o.strip()] or None
     options = ReconstructOptions(
-        clips=args.clips, offsets=args.offsets, fps=args.fps, start=args.start, end=args.end,
+        clips=args.clips, offsets=offsets, fps=args.fps, start=args.start, end=args.end,
         window=args.window, image_fps=args.image_fps, device=args.device, weights=args.weights,
         smplx=args.smplx, tiny_network=args.tiny_network, seed=args.seed)
     bar = None if args.quiet else TerminalBar()

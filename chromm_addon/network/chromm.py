@@ -1,4 +1,6 @@
-"""The CHROMM heads: people read from Multi-HMR head tokens fused with Pi3X decoder tokens.
+"""The CHROMM network: Pi3X + Multi-HMR + the CHROMM heads (`ChrommNetwork`), and the heads.
+
+The heads read people from Multi-HMR head tokens fused with Pi3X decoder tokens.
 
 Per detected head patch (found by Multi-HMR's detector on its own features):
   fused  = MLP([Multi-HMR token at the head patch, Pi3X decoder token at the same image place])
@@ -13,8 +15,9 @@ Per Pi3X patch: mask = MLP([Pi3X token, Multi-HMR token at that place]) -> p*p p
 
 The paper (arXiv 2603.12789) gives the structure (dual encoders, MLP fusion at the head token,
 two-layer SMPL-X decoders, depth residual, mask MLP, coarse-to-fine pelvis) but not the widths;
-the widths here follow Human3R's fusion MLP (ratio 4) and Multi-HMR's token width. No weights are
-published: these heads load from a CHROMM checkpoint (weights.py) and are otherwise not used.
+ours: fused tokens as wide as Multi-HMR's, decoder hidden layers 4x that (as Human3R's SMPL
+decoders), the fusion MLP's hidden layer 2x its input. No weights are published: these heads load
+from a CHROMM checkpoint (weights.py) and are otherwise not used.
 
 6D rotations use Multi-HMR's layout (rotation_torch): the 6 numbers are the first two columns.
 """

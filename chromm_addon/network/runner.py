@@ -154,8 +154,6 @@ class NetworkRunner:
 
         from .multihmr_preprocess import letterbox_frames
         from .preprocess import frames_to_tensor, pi3x_image_size, resize_frames
-        from .rotation_torch import matrix_to_axis_angle
-
         frames = [np.asarray(f) for f in frames]
         view_names = list(view_names)
         _check_window(frames, view_names)
@@ -179,7 +177,7 @@ class NetworkRunner:
         with torch.inference_mode(), autocast:
             out = self.network(pi3x_in, mhmr_in, orig_to_pi3x, orig_to_mhmr)
         with torch.inference_mode():
-            result = _finite_detections(self._to_original(out, orig_to_pi3x, num_times, matrix_to_axis_angle))
+            result = _finite_detections(_to_original(out, orig_to_pi3x))
             picked = self._scene_points(out)
             host = {k: v.cpu().numpy() for k, v in {**result, **picked}.items()}
         if not (np.isfinite(host["K"]).all() and np.isfinite(host["c2w"]).all()):
@@ -203,24 +201,6 @@ class NetworkRunner:
             point_time=(host["point_img"] % num_times).astype(np.int32),
             point_conf=host["point_conf"].astype(np.float32))
 
-    @staticmethod
-    def _to_original(out, orig_to_pi3x, num_times, matrix_to_axis_angle):
-        """Pixels and intrinsics from Pi3X's input back to the original frames."""
-        import torch
-
-        scale, offset = orig_to_pi3x
-        img = out["det_image"]
-        inv = torch.zeros_like(out["K"])
-        inv[:, 0, 0], inv[:, 1, 1] = 1.0 / scale[:, 0], 1.0 / scale[:, 1]
-        inv[:, :2, 2] = -offset / scale
-        inv[:, 2, 2] = 1.0
-        return dict(
-            K=inv @ out["K"], c2w=out["c2w"], img=img, score=out["det_score"],
-            head_2d=(out["det_head_2d"] - offset[img]) / scale[img],
-            pelvis_2d=(out["det_pelvis_2d"] - offset[img]) / scale[img],
-            head_cam=out["det_head_cam"], rotvec=matrix_to_axis_angle(out["det_rotmat"]),
-            betas=out["det_betas"], expression=out["det_expression"])
-
     def _scene_points(self, out):
         """Confident, person-free scene points on a regular pixel subsample of every image."""
         import torch
@@ -234,6 +214,26 @@ class NetworkRunner:
         flat = keep.reshape(-1).nonzero()[:, 0]
         return dict(points=points.reshape(-1, 3)[flat], point_conf=conf.reshape(-1)[flat],
                     point_img=flat // (height * width), point_flat=flat)
+
+
+def _to_original(out, orig_to_pi3x):
+    """Pixels and intrinsics from Pi3X's input back to the original frames."""
+    import torch
+
+    from .rotation_torch import matrix_to_axis_angle
+
+    scale, offset = orig_to_pi3x
+    img = out["det_image"]
+    inv = torch.zeros_like(out["K"])
+    inv[:, 0, 0], inv[:, 1, 1] = 1.0 / scale[:, 0], 1.0 / scale[:, 1]
+    inv[:, :2, 2] = -offset / scale
+    inv[:, 2, 2] = 1.0
+    return dict(
+        K=inv @ out["K"], c2w=out["c2w"], img=img, score=out["det_score"],
+        head_2d=(out["det_head_2d"] - offset[img]) / scale[img],
+        pelvis_2d=(out["det_pelvis_2d"] - offset[img]) / scale[img],
+        head_cam=out["det_head_cam"], rotvec=matrix_to_axis_angle(out["det_rotmat"]),
+        betas=out["det_betas"], expression=out["det_expression"])
 
 
 DETECTION_KEYS = ("img", "score", "head_2d", "pelvis_2d", "head_cam", "rotvec", "betas", "expression")

@@ -165,7 +165,8 @@ def read_state_dict(path, kind, device="cpu"):
         return read_multihmr_checkpoint(path, map_location=device)[0]
     from safetensors.torch import load_file
 
-    _open_safetensors(path).__exit__(None, None, None)  # a clear error for a bad header
+    with _open_safetensors(path):  # a clear error for a bad header
+        pass
     return load_file(path, device=str(device))
 
 
