@@ -49,3 +49,19 @@ def test_demo_with_the_tiny_network(tmp_path, smplx_model_path):
     assert take.num_views == 2 and take.num_frames == 3
     preview = cv2.imread(files["preview"])
     assert preview.shape == (64, 96, 3)
+
+
+def test_demo_command_takes_the_network_branch_when_weights_are_there(tmp_path, capsys):
+    from chromm_addon.cli import main
+
+    weights = tmp_path / "weights"
+    (weights / "pi3x").mkdir(parents=True)
+    (weights / "pi3x" / "model.safetensors").write_bytes(b"not a checkpoint")
+    (weights / "multiHMR_896_L.pt").write_bytes(b"not a checkpoint")
+    code = main(["demo", "--out", str(tmp_path / "out"), "--weights", str(weights), "--views", "2",
+                 "--people", "1", "--device", "cpu", "--no-blend"])
+    captured = capsys.readouterr()
+    assert "weights found" in captured.out and "NOT RUN" not in captured.out
+    # Unusable weights: one error line naming the file, and no take.
+    assert code == 2 and "model.safetensors" in captured.err.strip().splitlines()[-1]
+    assert not (tmp_path / "out" / "take.npz").exists()

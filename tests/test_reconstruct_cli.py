@@ -54,6 +54,9 @@ def test_reconstruct_end_to_end(clips, tmp_path, smplx_model_path):
     assert views.meta["offsets_s"] == pytest.approx([0.0, 0.1, 0.1])
     assert views.meta["start_s"] == pytest.approx(0.1)
     assert [w["start"] for w in views.meta["windows"]] == [0, 2]
+    # Each view's clip and its time at timestep 0 (common start 0.1 s + that clip's offset).
+    assert [s["path"] for s in take.meta["sources"]] == [os.path.abspath(c) for c in clips]
+    assert [s["start_time"] for s in take.meta["sources"]] == pytest.approx([0.1, 0.2, 0.2])
     if HAS_BPY:
         assert blend_path.stat().st_size > 0
     leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".chromm")]

@@ -295,6 +295,9 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
     take = fuse(views, options.smplx)
+    # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
+    take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
+                            for path, offset in zip(options.clips, views.meta["offsets_s"])]
     stats.seconds["fuse"] = time.perf_counter() - t0
     progress("fuse", 1, 1)
     check()

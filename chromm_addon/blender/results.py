@@ -14,12 +14,18 @@ SOURCES_PROP = "chromm_sources"
 def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=None):
     """Build the take at `take_path` into `scene` as a new collection `name`.
 
-    `replace`: a previous take collection to remove first. `sources`: per-view clip info
-    ({"path", "start_time"}) for camera backgrounds, used when the take's meta has none.
+    `replace`: a previous take collection to remove first. `sources`: the add-on's per-view clips
+    ({"path", "start_time"}) for the camera backgrounds.
     Returns (collection, summary text).
     """
     take = read_take(take_path)
-    if sources and not take.meta.get("sources"):
+    if sources:
+        # The service may run elsewhere: the clip paths are the add-on's own, the start times the
+        # service's when it sent them (they include the time range it chose).
+        timed = take.meta.get("sources") or []
+        if len(timed) == len(sources):
+            sources = [{**s, "start_time": t.get("start_time", s["start_time"])}
+                       for s, t in zip(sources, timed)]
         take.meta["sources"] = sources
     model_path = resolve_model_path(smplx_path)
     model = load_smplx_model(model_path) if model_path else None

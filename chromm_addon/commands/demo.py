@@ -21,10 +21,22 @@ def add_arguments(parser):
     parser.add_argument("--noise", choices=NOISE_CHOICES, default="realistic",
                         help="simulated network error level (default: realistic)")
     parser.add_argument("--no-blend", action="store_true", help="stop after the take file")
+    parser.add_argument("--weights", help="network weights folder (default: the installed weights); "
+                        "with weights the demo reconstructs a rendered sample with the network")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (network demo)")
 
 
 def run(args):
-    # A branch that runs the real network when its weights are installed goes first here.
+    from ..backend.demo_network import network_available, run_network_demo
+
+    available, why = network_available(args.weights)
+    if available:
+        print("network: weights found; rendering a short multi-view sample and reconstructing it")
+        run_network_demo(args.out, smplx=args.smplx, weights=args.weights, device=args.device,
+                         num_views=min(max(args.views, 2), 4), num_people=min(max(args.people, 1), 3),
+                         seed=args.seed, blend=not args.no_blend)
+        return 0
+    print(f"network weights: {why}")
     print("network: NOT RUN (no CHROMM network weights are installed); this demo simulates the "
           "network's per-view output on a synthetic scene and runs everything after it.")
     return run_synthetic(args)
