@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import npz_cases
 from chromm_addon.errors import ChrommError
 from chromm_addon.io import take as take_io
 from chromm_addon.io.take import Take, make_meta, read_take, write_take
@@ -41,26 +42,14 @@ def make_take(V=2, T=4, P=3, N=50, B=10, E=10, seed=0, point_frames=True):
 
 
 def arrays_of(take):
-    """The dict np.savez would get from write_take, for crafting broken files by hand."""
-    out = {k: getattr(take, k) for k in take_io.SPECS if getattr(take, k) is not None}
-    out["meta"] = np.array(json.dumps(take.meta))
-    return out
-
-
-def save_raw(path, arrays):
-    np.savez(path, **arrays)
-    return str(path)
+    return npz_cases.arrays_of(take, take_io.SPECS)
 
 
 def expect_error(path, *fragments):
-    with pytest.raises(ChrommError) as info:
-        read_take(path)
-    message = str(info.value)
-    assert message.startswith(f"{path}: "), message
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
+    return npz_cases.expect_error(read_take, path, *fragments)
+
+
+save_raw = npz_cases.save_raw
 
 
 # ---------------------------------------------------------------- round trip

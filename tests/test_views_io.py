@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+import npz_cases
 from chromm_addon.errors import ChrommError
 from chromm_addon.io import views as views_io
 from chromm_addon.io.views import Views, make_meta, read_views, write_views
@@ -36,23 +37,14 @@ def make_views(V=3, T=5, D=17, N=40, seed=0, with_points=True):
 
 
 def arrays_of(views):
-    out = {k: getattr(views, k) for k in ALL_KEYS if getattr(views, k) is not None}
-    out["meta"] = np.array(json.dumps(views.meta))
-    return out
-
-
-def save_raw(path, arrays):
-    np.savez(path, **arrays)
-    return str(path)
+    return npz_cases.arrays_of(views, ALL_KEYS)
 
 
 def expect_error(path, *fragments):
-    with pytest.raises(ChrommError) as info:
-        read_views(path)
-    message = str(info.value)
-    assert message.startswith(f"{path}: ") and "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
+    return npz_cases.expect_error(read_views, path, *fragments)
+
+
+save_raw = npz_cases.save_raw
 
 
 @pytest.mark.parametrize("with_points", [True, False])
