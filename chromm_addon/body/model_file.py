@@ -5,6 +5,7 @@ preferences, in that order of precedence (callers pass what they have to `resolv
 """
 
 import dataclasses
+import functools
 import os
 import pickle
 import zipfile
@@ -52,9 +53,32 @@ class SmplxModel:
                               expression)
         return v
 
-    def rest_joints(self, betas):
-        """(..., 55, 3) rest joints for shapes (..., B): J_regressor on the shaped template."""
-        return self.J_regressor @ self.shaped_vertices(betas)
+    def rest_joints(self, betas, expression=None):
+        """(..., 55, 3) rest joints for shapes (..., B) (and expressions (..., E)).
+
+        J_regressor on the shaped template, computed in joint space: the regressor is linear, so
+        it is applied once to the template and the blend directions (cached), not per body.
+        """
+        betas = np.asarray(betas, dtype=np.float64)
+        j = self._joint_template + np.einsum(
+            "jck,...k->...jc", self._joint_shapedirs[:, :, :betas.shape[-1]], betas)
+        if expression is not None and np.shape(expression)[-1]:
+            expression = np.asarray(expression, dtype=np.float64)
+            j = j + np.einsum("jck,...k->...jc",
+                              self._joint_exprdirs[:, :, :expression.shape[-1]], expression)
+        return j
+
+    @functools.cached_property
+    def _joint_template(self):
+        return self.J_regressor @ self.v_template
+
+    @functools.cached_property
+    def _joint_shapedirs(self):
+        return np.einsum("jv,vck->jck", self.J_regressor, self.shapedirs)
+
+    @functools.cached_property
+    def _joint_exprdirs(self):
+        return np.einsum("jv,vck->jck", self.J_regressor, self.exprdirs)
 
 
 def resolve_model_path(cli_path=None, prefs_path=None):

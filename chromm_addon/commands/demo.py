@@ -86,9 +86,7 @@ def run_synthetic(args):
           f"{src['up']}, in {time.perf_counter() - fuse_start:.2f} s -> {take_path}")
 
     result = evaluate_take(take, scene, model=model, views=views)
-    # The single-view baseline regresses rest joints per detection, which takes minutes with a
-    # model file; the demo shows it on the approximate skeleton only.
-    single = evaluate_single_views(views, scene)["best"] if model is None else {}
+    single = evaluate_single_views(views, scene, model=model)["best"]
     _print_errors(result, single)
 
     if args.no_blend:
@@ -114,7 +112,7 @@ def _print_errors(result, single):
         return "-" if x is None or x != x else f"{1000 * x:.0f} mm"
 
     print("errors against the ground truth (body joints; 1-view = best single view, with the "
-          "true association and scale" + ("" if single else "; not computed with a model file") + "):")
+          "true association and scale):")
     rows = (("W-MPJPE", "w_mpjpe"), ("WA-MPJPE", "wa_mpjpe"), ("world MPJPE", "world_mpjpe"),
             ("PA-MPJPE", "pa_mpjpe"))
     for label, key in rows:

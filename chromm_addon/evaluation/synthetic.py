@@ -198,11 +198,9 @@ def _gaussian_smooth(x, sigma):
 
 def model_rest_joints(model, betas, expression):
     """(T, 55, 3) rest joints per frame: regressor on the template with shape and expression."""
-    reg = model.J_regressor
-    shape = reg @ model.shaped_vertices(betas)
     k = min(expression.shape[-1], model.exprdirs.shape[2])
-    j_expr = np.einsum("jv,vck->jck", reg, model.exprdirs[:, :, :k])
-    return shape + np.einsum("jck,tk->tjc", j_expr, expression[:, :k])
+    return model.rest_joints(np.broadcast_to(betas, (len(expression),) + np.shape(betas)),
+                             expression[:, :k])
 
 
 def _foot_clearance(model, betas):
