@@ -25,11 +25,16 @@ class CHROMM_UL_clips(bpy.types.UIList):
         row.prop(item, "offset", text="")
 
 
-class VIEW3D_PT_chromm_reconstruct(bpy.types.Panel):
-    bl_label = "Reconstruct from views"
+class _SidebarPanel:
+    """The CHROMM tab of the 3D viewport's sidebar."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "CHROMM"
+
+
+class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
+    bl_label = "Reconstruct from views"
 
     def draw(self, context):
         layout = self.layout
@@ -78,11 +83,8 @@ class VIEW3D_PT_chromm_reconstruct(bpy.types.Panel):
             layout.label(text=message, icon="ERROR" if "failed" in message else "INFO")
 
 
-class VIEW3D_PT_chromm_result(bpy.types.Panel):
+class VIEW3D_PT_chromm_result(_SidebarPanel, bpy.types.Panel):
     bl_label = "Result"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "CHROMM"
     bl_parent_id = "VIEW3D_PT_chromm_reconstruct"
 
     @classmethod
@@ -105,11 +107,8 @@ class VIEW3D_PT_chromm_result(bpy.types.Panel):
             row.operator("chromm.add_cut", text="", icon="MARKER_HLT").view = cam["chromm_view"]
 
 
-class VIEW3D_PT_chromm_export(bpy.types.Panel):
+class VIEW3D_PT_chromm_export(_SidebarPanel, bpy.types.Panel):
     bl_label = "Export & Retarget"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "CHROMM"
     bl_parent_id = "VIEW3D_PT_chromm_reconstruct"
     bl_options = {"DEFAULT_CLOSED"}
 
