@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from chromm_addon.backend.windows import Sim3, WindowMerger, plan_overlap, transform_views, umeyama
+from chromm_addon.backend.windows import WindowMerger, plan_overlap, transform_views
+from chromm_addon.geometry.similarity import Sim3, umeyama
 from chromm_addon.io.views import Views, make_meta, validate_views
 
 

@@ -11,6 +11,7 @@ from chromm_addon.evaluation.evaluate import evaluate_single_views, take_joints
 from chromm_addon.evaluation.simulate import PRESETS, simulate_views
 from chromm_addon.evaluation.synthetic import make_scene
 from chromm_addon.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from chromm_addon.geometry.similarity import umeyama
 
 RNG = np.random.default_rng(0)
 
@@ -21,14 +22,16 @@ def _similarity(x, s=1.3, rotvec=(0.2, -0.4, 0.9), t=(1.0, -2.0, 0.5)):
 
 def test_umeyama_recovers_a_similarity():
     src = RNG.normal(size=(20, 3))
-    s, R, t = M.umeyama(src, _similarity(src))
+    sim = umeyama(src, _similarity(src))
+    s, R, t = sim.scale, sim.rotation, sim.translation
     assert s == pytest.approx(1.3)
     np.testing.assert_allclose(R, Rotation.from_rotvec((0.2, -0.4, 0.9)).as_matrix(), atol=1e-12)
     np.testing.assert_allclose(t, (1.0, -2.0, 0.5), atol=1e-12)
-    s, R, _ = M.umeyama(src, _similarity(src), with_scale=False)
+    sim = umeyama(src, _similarity(src), with_scale=False)
+    s, R = sim.scale, sim.rotation
     assert s == 1.0 and np.linalg.det(R) == pytest.approx(1.0)
     # a reflection is never returned
-    _, R, _ = M.umeyama(src, src * np.array([1, 1, -1]))
+    R = umeyama(src, src * np.array([1, 1, -1])).rotation
     assert np.linalg.det(R) == pytest.approx(1.0)
 
 

@@ -68,10 +68,10 @@ def evaluate_take(pred_take, scene, model=None, views=None, segment=M.SEGMENT,
     """
     gt = scene.joints(model)
     pred_raw = take_joints(pred_take, model)
-    s, R, t = M.align_cameras(pred_take.cam_c2w, scene.cam_c2w, with_scale=True)
-    _, R1, t1 = M.align_cameras(pred_take.cam_c2w, scene.cam_c2w, with_scale=False)
-    pred_sim = M.apply_similarity(s, R, t, pred_raw)      # for matching: robust to scale error
-    pred_rigid = M.apply_similarity(1.0, R1, t1, pred_raw)  # metric world: scale errors count
+    # For matching, a similarity (robust to scale error); for the metric world, a rigid fit, so
+    # scale errors count.
+    pred_sim = M.align_cameras(pred_take.cam_c2w, scene.cam_c2w, with_scale=True).apply(pred_raw)
+    pred_rigid = M.align_cameras(pred_take.cam_c2w, scene.cam_c2w, with_scale=False).apply(pred_raw)
     gt_valid, pred_valid = scene.valid, pred_take.valid
     P, Q, T = gt.shape[0], pred_raw.shape[0], gt.shape[1]
 

@@ -17,6 +17,7 @@ Callers pass only frames where both prediction and ground truth are valid (as WH
 import numpy as np
 
 from ..geometry.rotations import matrix_to_axis_angle, mean_rotation, project_to_rotation
+from ..geometry.similarity import Sim3, umeyama
 
 BODY_JOINTS = np.arange(22)  # SMPL-X body joints (pelvis .. wrists): the joint set of the metrics
 FOOT_JOINTS = (7, 8, 10, 11)
@@ -24,28 +25,6 @@ SEGMENT = 100
 
 
 # --- alignment ----------------------------------------------------------------------------------
-
-def umeyama(src, dst, with_scale=True):
-    """(s, R, t) minimising sum ||dst - (s R src + t)||^2 over (N, 3) point sets (Umeyama 1991)."""
-    src = np.asarray(src, dtype=np.float64).reshape(-1, 3)
-    dst = np.asarray(dst, dtype=np.float64).reshape(-1, 3)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    xs, xd = src - mu_s, dst - mu_d
-    cov = xd.T @ xs / len(src)
-    u, d, vt = np.linalg.svd(cov)
-    e = np.ones(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        e[2] = -1.0
-    R = u @ np.diag(e) @ vt
-    var = np.mean(np.sum(xs**2, axis=1))
-    s = float(np.sum(d * e) / var) if with_scale and var > 1e-18 else 1.0
-    t = mu_d - s * R @ mu_s
-    return s, R, t
-
-
-def apply_similarity(s, R, t, x):
-    return s * np.asarray(x, dtype=np.float64) @ np.asarray(R).T + t
-
 
 def _batched_procrustes(pred, gt):
     """Per-frame similarity alignment of (F, J, 3) pred onto gt; returns aligned pred."""
@@ -105,8 +84,8 @@ def _segment_aligned_error(pred, gt, segment, first_two):
     errors = []
     for a, b in _segments(len(pred), segment):
         fit = slice(a, a + 2) if first_two else slice(a, b)
-        s, R, t = umeyama(pred[fit], gt[fit])
-        errors.append(_per_joint(apply_similarity(s, R, t, pred[a:b]), gt[a:b]).mean(axis=1))
+        sim = umeyama(pred[fit], gt[fit])
+        errors.append(_per_joint(sim.apply(pred[a:b]), gt[a:b]).mean(axis=1))
     return float(np.concatenate(errors).mean()) if errors else float("nan")
 
 
@@ -122,8 +101,8 @@ def rte(pred_root, gt_root):
     length = np.sum(np.linalg.norm(np.diff(gt_root, axis=0), axis=1))
     if len(pred_root) < 2 or length <= 0:
         return float("nan")
-    s, R, t = umeyama(pred_root, gt_root, with_scale=False)
-    err = np.linalg.norm(apply_similarity(s, R, t, pred_root) - gt_root, axis=1)
+    sim = umeyama(pred_root, gt_root, with_scale=False)
+    err = np.linalg.norm(sim.apply(pred_root) - gt_root, axis=1)
     return float(100.0 * err.mean() / length)
 
 
@@ -170,20 +149,20 @@ def align_cameras(pred_c2w, gt_c2w, with_scale=True):
     var = np.sum(xp**2)
     s = float(np.sum(xp * xg) / var) if with_scale and var > 1e-12 else 1.0
     t = gc.mean(0) - s * pc.mean(0)
-    return s, R, t
+    return Sim3(s, R, t)
 
 
 def camera_errors(pred_c2w, gt_c2w, with_scale=True):
     """Rotation error (deg) and centre error (m) per camera after `align_cameras`; means."""
-    s, R, t = align_cameras(pred_c2w, gt_c2w, with_scale)
+    sim = align_cameras(pred_c2w, gt_c2w, with_scale)
     p = np.asarray(pred_c2w, np.float64).reshape(-1, 4, 4)
     g = np.asarray(gt_c2w, np.float64).reshape(-1, 4, 4)
     # angle via the quaternion: accurate near zero, where arccos of the trace is not
-    rel = np.swapaxes(g[:, :3, :3], -1, -2) @ R @ p[:, :3, :3]
+    rel = np.swapaxes(g[:, :3, :3], -1, -2) @ sim.rotation @ p[:, :3, :3]
     rot_err = np.rad2deg(np.linalg.norm(matrix_to_axis_angle(project_to_rotation(rel)), axis=-1))
-    trans_err = np.linalg.norm(apply_similarity(s, R, t, p[:, :3, 3]) - g[:, :3, 3], axis=1)
+    trans_err = np.linalg.norm(sim.apply(p[:, :3, 3]) - g[:, :3, 3], axis=1)
     return {"cam_rot_deg": float(rot_err.mean()), "cam_trans_m": float(trans_err.mean()),
-            "cam_scale": s}
+            "cam_scale": sim.scale}
 
 
 # --- identities ---------------------------------------------------------------------------------
