@@ -51,6 +51,7 @@ class Stats:
     window_calls: list = dataclasses.field(default_factory=list)  # timesteps per network call
     seconds: dict = dataclasses.field(default_factory=dict)       # per stage
     detections: int = 0
+    notes: list = dataclasses.field(default_factory=list)         # one line each, for the user
 
 
 def check_device(device):
@@ -228,6 +229,7 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
     timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
     stats.seconds["open"] = time.perf_counter() - t0
+    stats.notes.extend(note for clip in clips for note in getattr(clip, "notes", ()))
     progress("open", len(clips), len(clips))
     check()
     runner = runner or load_runner(options)
@@ -248,6 +250,8 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     views.meta["offsets_s"] = [float(o) for o in offsets]
     views.meta["start_s"] = float(timeline.start)
     views.meta["clips"] = [os.path.basename(c.path) for c in clips]
+    if stats.notes:
+        views.meta["notes"] = list(stats.notes)
     stats.seconds["decode"] = decode
     stats.windows = len(stats.window_calls)
     stats.detections = int(views.num_detections)
@@ -298,6 +302,8 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
     take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
                             for path, offset in zip(options.clips, views.meta["offsets_s"])]
+    if stats.notes:
+        take.meta["notes"] = list(stats.notes)
     stats.seconds["fuse"] = time.perf_counter() - t0
     progress("fuse", 1, 1)
     check()

@@ -61,6 +61,8 @@ def run(args):
     finally:
         if bar is not None:
             bar.finish()
+    for note in stats.notes:
+        print(f"note: {note}")
     written = ", ".join(p for p in (args.output, args.views_out, args.blend) if p)
     print(f"reconstructed {stats.timesteps} timesteps of {len(args.clips)} views in {stats.windows} "
           f"window(s) of {stats.window_size}: {written}")
