@@ -205,13 +205,20 @@ class CHROMM_OT_clips_from_sequencer(bpy.types.Operator):
         if not strips:
             self.report({"WARNING"}, "No movie strips in the Sequencer")
             return {"CANCELLED"}
-        fps = scene.render.fps / scene.render.fps_base
-        # The common zero is where the last strip begins; each clip's offset is how far into it
-        # that frame lies.
+        scene_fps = scene.render.fps / scene.render.fps_base
+        # The common zero is the scene frame where the last strip begins. A movie strip shows one
+        # of its own frames per scene frame, so that scene frame lies (zero - frame_start) of the
+        # clip's frames into it: seconds at the clip's rate, not the scene's.
         zero = max(s.frame_start for s in strips)
+        retimed = []
         for strip in strips:
             item = _add_clip(scene.chromm, bpy.path.abspath(strip.filepath))
-            item.offset = (zero - strip.frame_start) / fps
+            item.offset = (zero - strip.frame_start) / (strip.fps or scene_fps)
+            if len(strip.retiming_keys):
+                retimed.append(strip.name)
+        if retimed:
+            self.report({"WARNING"}, f"Retimed strips ({', '.join(retimed)}): their offsets assume "
+                                     "normal speed; check them or press Sync Clips")
         self.report({"INFO"}, f"{len(strips)} clips from the Sequencer")
         return {"FINISHED"}
 

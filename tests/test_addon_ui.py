@@ -199,3 +199,25 @@ def test_export_and_retarget_operators(addon, tmp_path):
     settings.retarget_target = arms[1]  # a CHROMM rig has no Rigify/Mixamo names: refused
     with pytest.raises(RuntimeError, match="bones match"):
         bpy.ops.chromm.retarget()
+
+
+def test_clips_from_sequencer_converts_each_strip_at_its_own_rate(addon, tmp_path):
+    import bpy
+
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    scene.chromm.clips.clear()
+    editor = scene.sequence_editor_create()
+    a = editor.strips.new_movie("a25", write_clip(tmp_path / "a25.avi", 60, 25), 1, 1)
+    b = editor.strips.new_movie("b30", write_clip(tmp_path / "b30.avi", 60, 30), 2, 26)
+    assert a.fps == 25 and a.frame_final_duration == 60  # one clip frame per scene frame
+    try:
+        assert bpy.ops.chromm.clips_from_sequencer() == {"FINISHED"}
+        offsets = {c.name: c.offset for c in scene.chromm.clips}
+        # scene frame 26 shows a's 26th frame (index 25): 25 frames at 25 fps = 1.0 s into it
+        assert offsets["a25.avi"] == pytest.approx(1.0)
+        assert offsets["b30.avi"] == pytest.approx(0.0)
+    finally:
+        editor.strips.remove(a)
+        editor.strips.remove(b)
+        scene.chromm.clips.clear()
