@@ -1,4 +1,5 @@
-"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--smooth]`: the test-time modules on a views file."""
+"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--smooth] [--sync motion|none]`: the test-time
+modules on a views file. Motion sync (default) finds and undoes per-view time offsets first."""
 
 
 def add_arguments(parser):
@@ -8,6 +9,9 @@ def add_arguments(parser):
                         "(default: $CHROMM_SMPLX_MODEL; without one an approximate skeleton)")
     parser.add_argument("--smooth", action="store_true",
                         help="smooth trajectories and poses over time (zero-phase, off by default)")
+    parser.add_argument("--sync", choices=("motion", "none"), default="motion",
+                        help="motion (default): find each view's time offset from the people's motion "
+                             "and resample the views on one timeline first; none: take the views as synchronised")
 
 
 def run(args):
@@ -19,8 +23,15 @@ def run(args):
     views = read_views(args.views)
     model_path = resolve_model_path(args.smplx)
     model = load_smplx_model(model_path) if model_path else None
-    take = fuse_views(views, model, FuseOptions(smooth=args.smooth), path=args.views)
+    take = fuse_views(views, model, FuseOptions(smooth=args.smooth, sync=args.sync), path=args.views)
     write_take(args.output, take)
+    sync = take.meta.get("sync", {})
+    if sync.get("method") == "motion":
+        shifts = ", ".join(f"{name} {off:+.3f} s ({conf:.2f})" for name, off, conf in
+                           zip(take.view_names, sync["offsets_s"], sync["confidence"]))
+        print(f"motion sync (offset, confidence): {shifts}")
+        for note in sync.get("notes", ()):
+            print(f"note: {note}")
     seen = take.valid.sum(1)
     print(f"{args.output}: {take.num_people} people over {take.num_frames} timesteps "
           f"({', '.join(str(int(n)) for n in seen)} seen), {take.num_views} views, "

@@ -59,6 +59,15 @@ class SyntheticScene:
     seed: int = 0
     model: object = None         # the SmplxModel the scene was made with, or None
 
+    def at_frames(self, frames, fps=None):
+        """The scene at the given frame indices (e.g. every 4th frame: a quarter of the rate)."""
+        frames = np.asarray(frames)
+        per_frame = ("cam_K", "cam_c2w", "expression", "global_orient", "body_pose", "jaw_pose",
+                     "left_hand_pose", "right_hand_pose", "transl", "valid")
+        sliced = {k: (getattr(self, k)[:, frames] if k != "frame_times" else None) for k in per_frame}
+        return dataclasses.replace(self, fps=fps or self.fps, frame_times=self.frame_times[frames] - self.frame_times[frames[0]],
+                                   **sliced)
+
     @property
     def num_people(self):
         return self.person_ids.shape[0]

@@ -20,12 +20,14 @@ from .association import AssociationOptions, associate
 from .body import RestSkeleton
 from .detections import gather_detections
 from .fusion import FusionOptions, fuse_clusters
+from .motion_sync import MotionSyncOptions, sync_views
 from .scale import projected_head_pelvis, robust_mean_ratio, scale_ratios
 from .smoothing import smooth_rotations, smooth_values
 from .smplx_params import transl_from_head
 from .tracking import TrackingOptions, track
 
 NUM_BETAS = NUM_EXPRESSION = 10
+SYNC_METHODS = ("motion", "none")
 
 
 @dataclasses.dataclass
@@ -38,6 +40,8 @@ class FuseOptions:
     scale_along_prediction: bool = True  # False: the paper's plain length ratio (see scale.py)
     smooth: bool = False
     smooth_window_s: float = 0.15  # half window of the smoothing filter
+    sync: str = "motion"           # "motion": find and undo per-view time offsets first; "none"
+    motion_sync: MotionSyncOptions = dataclasses.field(default_factory=MotionSyncOptions)
 
 
 def detection_scale_ratio(det, skeleton, along_prediction=True):
@@ -90,19 +94,42 @@ def check_cameras(views, path="<views>"):
         raise ChrommError(f"{path}: 'cam_c2w' rotations are not rotation matrices")
 
 
+def motion_offsets(views, smplx_model=None, options=None):
+    """Per-view time offsets of a views file from the people's motion (no resampling):
+    a `motion_sync.MotionSync`, offsets in frames of the views' rate."""
+    from .motion_sync import estimate_offsets, forward_directions
+
+    opts = options or FuseOptions()
+    det = gather_detections(views, opts.min_score)
+    skeleton = RestSkeleton(smplx_model)
+    scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction) if len(det) else 1.0
+    det = det.scaled(scale)
+    return estimate_offsets(det.time, det.view, det.head_world, forward_directions(det.root_world),
+                            views.num_views, views.num_frames, views.fps, opts.motion_sync)
+
+
 def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     """Views (contract 3) -> Take (contract 1). `smplx_model` an SmplxModel or None.
 
     `path` names the views file in error messages.
     """
     opts = options or FuseOptions()
+    if opts.sync not in SYNC_METHODS:
+        raise ChrommError(f"sync {opts.sync!r}: expected one of {', '.join(SYNC_METHODS)}")
     check_cameras(views, path)
     skeleton = RestSkeleton(smplx_model)
-    num_views, num_frames, fps = views.num_views, views.num_frames, views.fps
     det = gather_detections(views, opts.min_score)
 
     scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction) if len(det) else 1.0
     det = det.scaled(scale)
+    sync_info = {"method": "none"}
+    if opts.sync == "motion" and views.num_views > 1:
+        synced, sync_info = sync_views(views, det.head_world, det.root_world, det.time, det.view,
+                                       opts.motion_sync, scale=scale)
+        if synced is not views:
+            views = synced
+            det = gather_detections(views, opts.min_score).scaled(scale)
+    num_views, num_frames, fps = views.num_views, views.num_frames, views.fps
 
     if len(det):
         labels = associate(det.time, det.view, det.head_world, det.root_world, det.rot[:, 1:22],
@@ -148,7 +175,8 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     meta = make_meta(fps, views.meta["views"], NUM_BETAS, NUM_EXPRESSION, flat_hand_mean=True,
                      source={"kind": "fuse", "network": views.meta.get("model", "unknown"),
                              "scale": scale, "up": floor.up_source, "floor": floor.floor_source,
-                             "smoothed": bool(opts.smooth)})
+                             "smoothed": bool(opts.smooth)},
+                     sync=sync_info)
     return Take(meta=meta, frame_times=np.arange(num_frames, dtype=np.float64) / fps,
                 image_size=np.asarray(views.image_size, dtype=np.int32),
                 cam_K=np.asarray(views.cam_K, dtype=np.float32), cam_c2w=c2w.astype(np.float32),
