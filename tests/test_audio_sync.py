@@ -72,3 +72,28 @@ def test_clip_without_audio_is_reported(tmp_path):
     assert not usable(result)
     none = sync_audio([silent])
     assert none.offsets == [None] and any("no clip has audio" in n for n in none.notes)
+
+
+@pytest.mark.slow
+def test_reconstruct_syncs_by_audio_and_records_offsets(tmp_path):
+    from backend_synth import index_frame
+    from chromm_addon.backend.pipeline import ReconstructOptions, reconstruct
+    from chromm_addon.io.take import read_take
+
+    scene = SoundScene(4, seed=4, clap_at=1.5)
+    starts = [0.0, 0.3]
+    paths = [write_av_clip(tmp_path / f"cam{j}.mp4", [index_frame(i) for i in range(25)], fps=10,
+                           audio=scene.recording(s, 3.0, r, seed=30 + j), audio_rate=r)
+             for j, (s, r) in enumerate(zip(starts, [48000, 44100]))]
+    out = tmp_path / "take.npz"
+    stats = reconstruct(ReconstructOptions(clips=paths, tiny_network=True), str(out))
+    take = read_take(str(out))
+    sync = take.meta["sync"]
+    assert sync["method"] in ("audio", "audio+motion") and stats.sync["method"] == sync["method"]
+    np.testing.assert_allclose(sync["audio"]["offsets_s"], expected(starts), atol=1e-3)
+    np.testing.assert_allclose([s["offset_s"] for s in take.meta["sources"]], sync["offsets_s"])
+    np.testing.assert_allclose([s["start_time"] - s["offset_s"] for s in take.meta["sources"]], sync["start_s"])
+    # typed offsets stay as typed
+    reconstruct(ReconstructOptions(clips=paths, offsets=["0s", "0s"], tiny_network=True), str(out))
+    typed = read_take(str(out)).meta["sync"]
+    assert typed["method"] == "typed" and typed["offsets_s"] == [0.0, 0.0] and typed["audio"] is None

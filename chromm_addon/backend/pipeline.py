@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ChrommError
 from .limits import MIN_WINDOW
 from .timeline import open_clips, plan_timeline, sample
+from .video import check_offset_seconds
 from .windows import WindowMerger, plan_overlap
 
 
@@ -39,6 +40,13 @@ class ReconstructOptions:
     smplx: str = None
     tiny_network: bool = False
     seed: int = 0
+    # Clip synchronisation (docs/sync.md): auto | audio | motion | none. Offsets given by the user
+    # stay fixed (no sync) unless `resync`.
+    sync: str = "auto"
+    resync: bool = False
+
+
+SYNC_CHOICES = ("auto", "audio", "motion", "none")
 
 
 @dataclasses.dataclass
@@ -52,6 +60,7 @@ class Stats:
     seconds: dict = dataclasses.field(default_factory=dict)       # per stage
     detections: int = 0
     notes: list = dataclasses.field(default_factory=list)         # one line each, for the user
+    sync: dict = dataclasses.field(default_factory=dict)          # the sync stage's record
 
 
 def check_device(device):
@@ -227,10 +236,12 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     progress("open", 0, len(options.clips))
     t0 = time.perf_counter()
     clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
-    timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
     stats.seconds["open"] = time.perf_counter() - t0
     stats.notes.extend(note for clip in clips for note in getattr(clip, "notes", ()))
     progress("open", len(clips), len(clips))
+    check()
+    offsets, stats.sync = audio_stage(options, clips, offsets, progress, stats)
+    timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
     check()
     runner = runner or load_runner(options)
     size = choose_window(runner, clips, timeline.count, options.window)
@@ -258,13 +269,79 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     return views, stats
 
 
-def fuse(views, smplx_path=None):
+def check_sync(method):
+    if method not in SYNC_CHOICES:
+        raise ChrommError(f"--sync {method!r}: expected one of {', '.join(SYNC_CHOICES)}")
+    return method
+
+
+def audio_stage(options, clips, offsets, progress, stats):
+    """The audio part of the sync stage: returns (offsets in seconds, sync record for the take).
+
+    Typed offsets stay fixed unless `options.resync`. auto: audio when every clip has audio and
+    every offset is confident, motion (in fuse) otherwise; audio: the same, saying so when it
+    falls back; motion and none: nothing here."""
+    method = check_sync(options.sync)
+    record = {"requested": method, "audio": None}
+    if options.offsets and not options.resync:
+        record["method"] = "typed"
+        return offsets, record
+    if method in ("motion", "none"):
+        record["method"] = method
+        return offsets, record
+    from .audio_sync import sync_audio, usable
+
+    progress("sync", 0, 1)
+    t0 = time.perf_counter()
+    videos = [i for i, c in enumerate(clips) if c.kind == "video"]
+    result = sync_audio([clips[i].path for i in videos]) if videos else None
+    stats.seconds["sync"] = time.perf_counter() - t0
+    progress("sync", 1, 1)
+    if result is not None:
+        record["audio"] = {"offsets_s": [None] * len(clips), "confidence": [None] * len(clips),
+                           "notes": list(result.notes)}
+        for i, o, c in zip(videos, result.offsets, result.confidence):
+            record["audio"]["offsets_s"][i], record["audio"]["confidence"][i] = o, c
+    if result is not None and len(videos) == len(clips) and usable(result):
+        record["method"] = "audio"
+        return [check_offset_seconds(o, c) for o, c in zip(result.offsets, clips)], record
+    why = "; ".join(result.notes) if result is not None and result.notes else "not every clip has audio"
+    stats.notes.append(f"audio sync not usable ({why}); synchronising by motion instead")
+    record["method"] = "motion"
+    return offsets, record
+
+
+def fuse(views, smplx_path=None, sync="motion"):
     from ..body.model_file import load_smplx_model, resolve_model_path
-    from ..fusion.pipeline import fuse_views
+    from ..fusion.pipeline import FuseOptions, fuse_views
 
     path = resolve_model_path(smplx_path)
     model = load_smplx_model(path) if path else None
-    return fuse_views(views, smplx_model=model)
+    return fuse_views(views, smplx_model=model, options=FuseOptions(sync=sync))
+
+
+def _motion_after(record):
+    """Whether fuse runs motion sync: after audio (as a check) and for motion; not for typed/none."""
+    return "motion" if record.get("method") in ("audio", "motion") else "none"
+
+
+def finish_sync(take, views, record, paths):
+    """Offsets actually used (audio or typed, plus motion's shifts) into meta.sources / meta.sync."""
+    fps = views.fps
+    offsets = list(views.meta["offsets_s"])
+    start = float(views.meta["start_s"])
+    motion = take.meta.get("sync", {})
+    if motion.get("applied"):
+        offsets = [o + d for o, d in zip(offsets, motion["offsets_s"])]
+        start += motion.get("start_frame", 0) / fps
+        if record.get("method") == "audio":
+            record["method"] = "audio+motion"
+    record = dict(record, offsets_s=[float(o) for o in offsets], start_s=start,
+                  motion=motion if motion.get("method") == "motion" else None)
+    take.meta["sync"] = record
+    take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": start + offset, "offset_s": offset}
+                            for path, offset in zip(paths, offsets)]
+    return take
 
 
 def build_blend(take_path, blend_path, smplx_path=None):
@@ -298,10 +375,11 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     check()
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
-    take = fuse(views, options.smplx)
-    # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
-    take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
-                            for path, offset in zip(options.clips, views.meta["offsets_s"])]
+    take = fuse(views, options.smplx, sync=_motion_after(stats.sync))
+    # Where each view's clip is and its time at timestep 0 (for the cameras' backgrounds), and the
+    # offsets the sync stage found.
+    stats.sync = finish_sync(take, views, stats.sync, options.clips).meta["sync"]
+    stats.notes.extend(take.meta["sync"]["motion"]["notes"] if take.meta["sync"].get("motion") else ())
     if stats.notes:
         take.meta["notes"] = list(stats.notes)
     stats.seconds["fuse"] = time.perf_counter() - t0

@@ -8,7 +8,7 @@ import json
 import os
 import re
 import shutil
-from typing import List, Optional, Union
+from typing import List, Literal, Optional, Union
 
 from .. import __version__
 from ..errors import ChrommError
@@ -48,6 +48,8 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
         end: Optional[float] = Field(None, description="seconds on the common timeline")
         window: Optional[int] = Field(None, ge=2, le=100000, description="timesteps per network window")
         image_fps: Optional[float] = Field(None, gt=0, le=240, description="rate assumed for image folders")
+        sync: Literal["auto", "audio", "motion", "none"] = Field(
+            "auto", description="clip synchronisation when no offsets are given (see docs/sync.md)")
 
     class PathJob(Options):
         clips: List[str] = Field(..., min_length=1, description="absolute paths under the allowed folders")
@@ -120,6 +122,7 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
         template = queue.runner_options
         return ReconstructOptions(clips=clips, offsets=body.offsets, fps=body.fps, start=body.start,
                                   end=body.end, window=body.window, image_fps=body.image_fps,
+                                  sync=body.sync,
                                   device=template.device, weights=template.weights,
                                   smplx=template.smplx, tiny_network=template.tiny_network,
                                   seed=template.seed)

@@ -18,6 +18,11 @@ def add_arguments(parser):
     parser.add_argument("--offsets", nargs="+", metavar="OFFSET",
                         help="one per clip: time in the clip of the common zero, '1.5s' or '12f'; "
                              "comma-separated works too (--offsets=-0.5s,0s for negative ones)")
+    parser.add_argument("--sync", choices=("auto", "audio", "motion", "none"), default="auto",
+                        help="synchronise the clips when no --offsets are given: auto (default: audio when "
+                             "every clip has confident audio, checked by motion; motion otherwise), audio, "
+                             "motion (from the people's movement) or none")
+    parser.add_argument("--resync", action="store_true", help="synchronise even when --offsets are given")
     parser.add_argument("--fps", type=float, help="target frame rate (default: the slowest clip's)")
     parser.add_argument("--start", type=float, help="first time to reconstruct, seconds on the common timeline")
     parser.add_argument("--end", type=float, help="last time to reconstruct, seconds on the common timeline")
@@ -53,7 +58,8 @@ def run(args):
     options = ReconstructOptions(
         clips=args.clips, offsets=offsets, fps=args.fps, start=args.start, end=args.end,
         window=args.window, image_fps=args.image_fps, device=args.device, weights=args.weights,
-        smplx=args.smplx, tiny_network=args.tiny_network, seed=args.seed)
+        smplx=args.smplx, tiny_network=args.tiny_network, seed=args.seed, sync=args.sync,
+        resync=args.resync)
     bar = None if args.quiet else TerminalBar()
     try:
         stats = reconstruct(options, args.output, views_out=args.views_out, blend_out=args.blend,
@@ -63,6 +69,9 @@ def run(args):
             bar.finish()
     for note in stats.notes:
         print(f"note: {note}")
+    if stats.sync.get("offsets_s") is not None:
+        print(f"sync ({stats.sync['method']}): offsets " +
+              ", ".join(f"{o:.4f} s" for o in stats.sync["offsets_s"]))
     written = ", ".join(p for p in (args.output, args.views_out, args.blend) if p)
     print(f"reconstructed {stats.timesteps} timesteps of {len(args.clips)} views in {stats.windows} "
           f"window(s) of {stats.window_size}: {written}")

@@ -61,10 +61,10 @@ class SyntheticScene:
 
     def at_frames(self, frames, fps=None):
         """The scene at the given frame indices (e.g. every 4th frame: a quarter of the rate)."""
-        frames = np.asarray(frames)
+        frames = np.asarray(np.round(frames), dtype=np.int64)
         per_frame = ("cam_K", "cam_c2w", "expression", "global_orient", "body_pose", "jaw_pose",
                      "left_hand_pose", "right_hand_pose", "transl", "valid")
-        sliced = {k: (getattr(self, k)[:, frames] if k != "frame_times" else None) for k in per_frame}
+        sliced = {k: getattr(self, k)[:, frames] for k in per_frame}
         return dataclasses.replace(self, fps=fps or self.fps, frame_times=self.frame_times[frames] - self.frame_times[frames[0]],
                                    **sliced)
 

@@ -149,7 +149,9 @@ def _smooth(tracks, sigma):
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     seen = np.isfinite(tracks[..., :1]).astype(np.float64)
     values = np.nan_to_num(tracks)
-    conv = lambda x: np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, x)  # noqa: E731
+    length = tracks.shape[1]
+    conv = lambda x: np.apply_along_axis(  # noqa: E731
+        lambda r: np.convolve(r, kernel, mode="full")[radius:radius + length], 1, x)
     weight = conv(seen)
     out = conv(values * seen) / np.maximum(weight, 1e-12)
     return np.where(seen > 0, out, np.nan)
@@ -252,8 +254,6 @@ def estimate_offsets(time, view, head, forward, num_views, num_frames, fps, opti
     time, view: (D,) ints; head, forward: (D, 3) in metres (forward unit vectors).
     """
     opts = options or MotionSyncOptions()
-    views = [_View(time[view == v], head[view == v], forward[view == v], num_frames, opts.link_gate_m,
-                   opts.smooth_frames) for v in range(num_views)]
     offsets = np.zeros(num_views)
     confidence = np.zeros(num_views)
     notes, curves = [], [None] * num_views
@@ -263,6 +263,8 @@ def estimate_offsets(time, view, head, forward, num_views, num_frames, fps, opti
         notes.append(f"the take is shorter than {opts.min_take_s:g} s: too short to sync by motion; "
                      "views taken as synchronised")
         return MotionSync(offsets, confidence, 0, notes, curves)
+    views = [_View(time[view == v], head[view == v], forward[view == v], num_frames, opts.link_gate_m,
+                   opts.smooth_frames) for v in range(num_views)]
     ref = int(np.argmax([v.count for v in views]))
     confidence[ref] = 1.0
     for v in range(num_views):
@@ -312,6 +314,8 @@ def _interp_cameras(c2w, K, u):
     out[:, :3, 3] = (1 - f)[:, None] * c2w[i, :3, 3] + f[:, None] * c2w[j, :3, 3]
     out[:, 3, 3] = 1.0
     Ki = (1 - f)[:, None, None] * K[i] + f[:, None, None] * K[j]
+    whole = f < 1e-9  # whole frames: the cameras themselves
+    out[whole], Ki[whole] = c2w[i[whole]], K[i[whole]]
     return out, Ki
 
 
