@@ -16,6 +16,7 @@ from .errors import ChrommError
 COMMANDS = (
     ("reconstruct", "reconstruct", "clips -> take (decode, network, fuse, optionally build)"),
     ("fuse", "fuse", "views file -> take file (test-time modules only)"),
+    ("sync", "sync", "each clip's time offset from its audio or the people's motion"),
     ("build", "build", "take file -> .blend (needs the bpy module)"),
     ("serve", "serve", "run the HTTP inference service"),
     ("weights", "weights", "check the installed network weights"),

@@ -97,3 +97,39 @@ def test_reconstruct_syncs_by_audio_and_records_offsets(tmp_path):
     reconstruct(ReconstructOptions(clips=paths, offsets=["0s", "0s"], tiny_network=True), str(out))
     typed = read_take(str(out)).meta["sync"]
     assert typed["method"] == "typed" and typed["offsets_s"] == [0.0, 0.0] and typed["audio"] is None
+
+
+def test_sync_command_prints_offsets_and_json(tmp_path, capsys):
+    import json
+
+    from chromm_addon.cli import main
+
+    scene = SoundScene(6, seed=7, clap_at=3.0)
+    starts = [0.5, 0.0]
+    paths = record(tmp_path, scene, starts, [5, 5.5], [44100, 48000], [1, 1], video=True)
+    assert main(["sync", *paths, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "audio"
+    np.testing.assert_allclose([c["offset_s"] for c in report["clips"]], expected(starts), atol=1e-3)
+    assert main(["sync", *paths, "--method", "audio"]) == 0
+    out = capsys.readouterr().out
+    assert "sync by audio" in out and "cam0" in out and "confidence" in out
+    silent = write_av_clip(tmp_path / "silent.mp4", [quadrant_frame(32, 24)] * 3, fps=1)
+    assert main(["sync", paths[0], silent, "--method", "audio"]) == 0
+    out = capsys.readouterr().out
+    assert "no offset" in out
+    assert "silent.mp4: no audio stream" in out
+
+
+@pytest.mark.slow
+def test_sync_command_by_motion_runs_the_network(tmp_path, capsys):
+    import json
+
+    from backend_synth import write_clip
+    from chromm_addon.cli import main
+
+    paths = [write_clip(tmp_path / f"v{j}.avi", 12, 10) for j in range(2)]
+    assert main(["sync", *paths, "--method", "motion", "--tiny-network", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "motion" and [c["offset_s"] for c in report["clips"]] == [0.0, 0.0]
+    assert any("too short to sync by motion" in n for n in report["notes"])
