@@ -86,7 +86,7 @@ def test_reconstruct_syncs_by_audio_and_records_offsets(tmp_path):
                            audio=scene.recording(s, 3.0, r, seed=30 + j), audio_rate=r)
              for j, (s, r) in enumerate(zip(starts, [48000, 44100]))]
     out = tmp_path / "take.npz"
-    stats = reconstruct(ReconstructOptions(clips=paths, tiny_network=True), str(out))
+    stats = reconstruct(ReconstructOptions(clips=paths, network="tiny"), str(out))
     take = read_take(str(out))
     sync = take.meta["sync"]
     assert sync["method"] in ("audio", "audio+motion") and stats.sync["method"] == sync["method"]
@@ -94,7 +94,7 @@ def test_reconstruct_syncs_by_audio_and_records_offsets(tmp_path):
     np.testing.assert_allclose([s["offset_s"] for s in take.meta["sources"]], sync["offsets_s"])
     np.testing.assert_allclose([s["start_time"] - s["offset_s"] for s in take.meta["sources"]], sync["start_s"])
     # typed offsets stay as typed
-    reconstruct(ReconstructOptions(clips=paths, offsets=["0s", "0s"], tiny_network=True), str(out))
+    reconstruct(ReconstructOptions(clips=paths, offsets=["0s", "0s"], network="tiny"), str(out))
     typed = read_take(str(out)).meta["sync"]
     assert typed["method"] == "typed" and typed["offsets_s"] == [0.0, 0.0] and typed["audio"] is None
 

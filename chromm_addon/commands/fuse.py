@@ -1,35 +1,37 @@
-"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--smooth] [--sync motion|none]`: the test-time
-modules on a views file. Motion sync (default) finds and undoes per-view time offsets first."""
+"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--config FILE] [--smooth] [--sync motion|none] [...]`:
+the test-time modules on a views file. Every option of `options.FuseOptions` has a flag (`--help`
+lists them). Motion sync (`--sync auto` or `motion`, the default) finds and undoes per-view time
+offsets first (docs/sync.md)."""
 
 
 def add_arguments(parser):
+    from ..options import FuseOptions, add_arguments as add_option_arguments
+
     parser.add_argument("views", help="views file (.npz, chromm.views v1)")
     parser.add_argument("-o", "--output", required=True, help="the take file to write (.npz)")
     parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz for the rest joints "
                         "(default: $CHROMM_SMPLX_MODEL; without one an approximate skeleton)")
-    parser.add_argument("--smooth", action="store_true",
-                        help="smooth trajectories and poses over time (zero-phase, off by default)")
-    parser.add_argument("--sync", choices=("motion", "none"), default="motion",
-                        help="motion (default): find each view's time offset from the people's motion "
-                             "and resample the views on one timeline first; none: take the views as synchronised")
+    add_option_arguments(parser, FuseOptions)
 
 
 def run(args):
     from ..body.model_file import load_smplx_model, resolve_model_path
-    from ..fusion.pipeline import FuseOptions, fuse_views
+    from ..fusion.pipeline import fuse_views
     from ..io.take import write_take
     from ..io.views import read_views
+    from ..options import FuseOptions, from_args
 
+    options = from_args(FuseOptions, args)
     views = read_views(args.views)
     model_path = resolve_model_path(args.smplx)
     model = load_smplx_model(model_path) if model_path else None
-    take = fuse_views(views, model, FuseOptions(smooth=args.smooth, sync=args.sync), path=args.views)
+    take = fuse_views(views, model, options, path=args.views)
     write_take(args.output, take)
     sync = take.meta.get("sync", {})
     if sync.get("method") == "motion":
-        shifts = ", ".join(f"{name} {off:+.3f} s ({conf:.2f})" for name, off, conf in
+        shifts = ", ".join(f"{name} {off:+.4f} s ({conf:.2f})" for name, off, conf in
                            zip(take.view_names, sync["offsets_s"], sync["confidence"]))
-        print(f"motion sync (offset, confidence): {shifts}")
+        print(f"motion sync (offset, confidence){'' if sync.get('applied') else ', not applied'}: {shifts}")
         for note in sync.get("notes", ()):
             print(f"note: {note}")
     seen = take.valid.sum(1)

@@ -61,8 +61,8 @@ def _motion(args, clips):
     from ..fusion.pipeline import motion_offsets
 
     options = ReconstructOptions(clips=[c.path for c in clips], fps=args.fps, device=args.device,
-                                 weights=args.weights, tiny_network=args.tiny_network, seed=args.seed,
-                                 sync="none")
+                                 weights=args.weights, network="tiny" if args.tiny_network else "auto",
+                                 seed=args.seed)
     views, _ = reconstruct_views(options)
     found = motion_offsets(views)
     seconds = [o + d / views.fps for o, d in zip(views.meta["offsets_s"], found.offsets)]

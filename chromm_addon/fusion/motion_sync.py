@@ -40,6 +40,7 @@ import dataclasses
 
 import numpy as np
 
+from ..options import MotionSyncOptions
 from ..geometry.rotations import (axis_angle_to_quaternion, make_sign_continuous,
                                   matrix_to_quaternion, quaternion_to_axis_angle,
                                   quaternion_to_matrix)
@@ -47,25 +48,6 @@ from ..geometry.rotations import (axis_angle_to_quaternion, make_sign_continuous
 
 MAX_GAP = 4       # frames a tracklet may miss and still continue
 FINE_STEP = 0.1   # frames, the fine search grid (then a parabola)
-
-
-@dataclasses.dataclass
-class MotionSyncOptions:
-    max_offset_s: float = 3.0     # offsets searched in +- this
-    link_gate_m: float = 0.35     # tracklet linking: largest head step between frames
-    truncate_m: float = 0.5       # robust cost: distances beyond count as this
-    smooth_frames: float = 2.0    # Gaussian sigma (frames) smoothing each tracklet's noise
-    keep_fraction: float = 0.5    # the cost is the mean of this best fraction (people one view
-                                  # misses and ghosts fall in the rest)
-    orientation_m: float = 0.2    # metres per unit chord between forward directions
-    exclude_s: float = 0.5        # second-best offset looked for farther than this
-    min_confidence: float = 0.2   # below: the view is not shifted
-    max_disagreement_m: float = 0.1  # the constant difference between views removed at most
-    max_spread_frames: float = 1.0  # halves of the take disagreeing by this much: confidence 0
-    min_take_s: float = 3.0       # shorter takes are not synchronised by motion
-    min_shift_frames: float = 0.5  # views are resampled only when some offset is at least this
-    max_frames: int = 600         # reference frames compared at most (longer takes: every k-th)
-    min_common: int = 10          # fewest reference detections compared for an offset to count
 
 
 @dataclasses.dataclass

@@ -8,40 +8,24 @@ Smoothing acts on the head-anchored trajectory and rotations before the conversi
 exactness of `transl` (head joint at the fused head) holds for the smoothed take too.
 """
 
-import dataclasses
-
 import numpy as np
 
 from ..errors import ChrommError
 from ..geometry.rotations import matrix_to_axis_angle
 from ..io.take import Take, make_meta
-from .alignment import FloorOptions, fit_floor, foot_clearance
-from .association import AssociationOptions, associate
+from ..options import FuseOptions, to_dict
+from .alignment import fit_floor, foot_clearance
+from .association import associate
 from .body import RestSkeleton
 from .detections import gather_detections
-from .fusion import FusionOptions, fuse_clusters
-from .motion_sync import MotionSyncOptions, sync_views
+from .fusion import fuse_clusters
+from .motion_sync import sync_views
 from .scale import projected_head_pelvis, robust_mean_ratio, scale_ratios
 from .smoothing import smooth_rotations, smooth_values
 from .smplx_params import transl_from_head
-from .tracking import TrackingOptions, track
+from .tracking import track
 
 NUM_BETAS = NUM_EXPRESSION = 10
-SYNC_METHODS = ("motion", "none")
-
-
-@dataclasses.dataclass
-class FuseOptions:
-    min_score: float = 0.3
-    association: AssociationOptions = dataclasses.field(default_factory=AssociationOptions)
-    fusion: FusionOptions = dataclasses.field(default_factory=FusionOptions)
-    floor: FloorOptions = dataclasses.field(default_factory=FloorOptions)
-    tracking: TrackingOptions = dataclasses.field(default_factory=TrackingOptions)
-    scale_along_prediction: bool = True  # False: the paper's plain length ratio (see scale.py)
-    smooth: bool = False
-    smooth_window_s: float = 0.15  # half window of the smoothing filter
-    sync: str = "motion"           # "motion": find and undo per-view time offsets first; "none"
-    motion_sync: MotionSyncOptions = dataclasses.field(default_factory=MotionSyncOptions)
 
 
 def detection_scale_ratio(det, skeleton, along_prediction=True):
@@ -114,8 +98,9 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     `path` names the views file in error messages.
     """
     opts = options or FuseOptions()
-    if opts.sync not in SYNC_METHODS:
-        raise ChrommError(f"sync {opts.sync!r}: expected one of {', '.join(SYNC_METHODS)}")
+    if opts.sync == "audio":
+        raise ChrommError(f"{path}: audio sync needs the clips (use `sync` or `reconstruct`); a views "
+                          "file can be synchronised by motion")
     check_cameras(views, path)
     skeleton = RestSkeleton(smplx_model)
     det = gather_detections(views, opts.min_score)
@@ -123,7 +108,7 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction) if len(det) else 1.0
     det = det.scaled(scale)
     sync_info = {"method": "none"}
-    if opts.sync == "motion" and views.num_views > 1:
+    if opts.sync in ("auto", "motion") and views.num_views > 1:
         synced, sync_info = sync_views(views, det.head_world, det.root_world, det.time, det.view,
                                        opts.motion_sync, scale=scale)
         if synced is not views:
@@ -176,7 +161,7 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
                      source={"kind": "fuse", "network": views.meta.get("model", "unknown"),
                              "scale": scale, "up": floor.up_source, "floor": floor.floor_source,
                              "smoothed": bool(opts.smooth)},
-                     sync=sync_info)
+                     options={"fuse": to_dict(opts)}, sync=sync_info)
     return Take(meta=meta, frame_times=np.arange(num_frames, dtype=np.float64) / fps,
                 image_size=np.asarray(views.image_size, dtype=np.int32),
                 cam_K=np.asarray(views.cam_K, dtype=np.float32), cam_c2w=c2w.astype(np.float32),
