@@ -84,8 +84,11 @@ def _setting(settings, leaf):
 
 
 def job_options(settings, clips):
-    """The service's job options (nested like the schema) from the scene settings and clip items."""
-    body = {"offsets": [f"{c.offset}s" for c in clips]}
+    """The service's job options (nested like the schema) from the scene settings and clip items.
+
+    Offsets are sent when any clip has one (typed, from the Sequencer or from Sync Clips); all
+    zero means "not synchronised yet", and the backend's sync stage finds them."""
+    body = {"offsets": [f"{c.offset}s" for c in clips]} if any(c.offset for c in clips) else {}
     for leaf in addon_leaves((JOB,)):
         value = _setting(settings, leaf)
         if value is None:
@@ -115,6 +118,9 @@ class CHROMM_PG_clip(bpy.types.PropertyGroup):
         name="Offset", unit="TIME_ABSOLUTE", default=0.0, min=0.0,
         description="Time in this clip (seconds) that lines up with the other clips' zero")
     movieclip: bpy.props.PointerProperty(type=bpy.types.MovieClip, name="Movie clip")
+    sync_confidence: bpy.props.FloatProperty(
+        name="Sync confidence", default=-1.0, min=-1.0, max=1.0,
+        description="Confidence of the offset Sync Clips found (0 to 1; -1: not synced)")
 
 
 class CHROMM_PG_settings(bpy.types.PropertyGroup):

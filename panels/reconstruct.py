@@ -23,6 +23,8 @@ class CHROMM_UL_clips(bpy.types.UIList):
         row.prop(item, "enabled", text="")
         row.label(text=item.name or item.path, icon="FILE_MOVIE")
         row.prop(item, "offset", text="")
+        if item.sync_confidence >= 0:
+            row.label(text=f"{item.sync_confidence:.2f}", icon="CHECKMARK" if item.sync_confidence >= 0.25 else "ERROR")
 
 
 def _draw_fusion(layout, settings):
@@ -61,6 +63,13 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("chromm.clips_from_sequencer", icon="SEQUENCE")
         row.operator("chromm.clips_from_movieclips", icon="TRACKER")
+        row = layout.row(align=True)
+        row.operator("chromm.sync_clips", icon="UV_SYNC_SELECT")
+        row.prop(settings, "sync", text="")
+        from ..operators.reconstruct import sync_message
+
+        if sync_message():
+            layout.label(text=sync_message())
         if 0 <= settings.active_clip < len(settings.clips):
             clip = settings.clips[settings.active_clip]
             box = layout.box()

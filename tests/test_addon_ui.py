@@ -245,3 +245,35 @@ def test_clips_from_sequencer_converts_each_strip_at_its_own_rate(addon, tmp_pat
         editor.strips.remove(a)
         editor.strips.remove(b)
         scene.chromm.clips.clear()
+
+
+def test_sync_clips_operator_fills_offsets_from_audio(addon, tmp_path):
+    import bpy
+    import numpy as np
+
+    from audio_synth import SoundScene
+    from backend_synth import quadrant_frame, write_av_clip
+
+    reconstruct = addon.operators.reconstruct
+    prefs = bpy.context.preferences.addons["chromm"].preferences
+    prefs.backend_mode = "LOCAL"
+    prefs.backend_env = VENV
+    settings = bpy.context.scene.chromm
+    settings.clips.clear()
+    scene = SoundScene(5, seed=9, clap_at=2.5)
+    for j, (start, rate) in enumerate([(0.0, 48000), (0.4, 44100)]):
+        path = write_av_clip(tmp_path / f"s{j}.mp4", [quadrant_frame(32, 24)] * 3, fps=1,
+                             audio=scene.recording(start, 4.5, rate, seed=j), audio_rate=rate)
+        item = settings.clips.add()
+        item.name, item.path = os.path.basename(path), path
+    settings.sync = "audio"
+    assert bpy.ops.chromm.sync_clips() == {"FINISHED"}
+    deadline = time.monotonic() + 120
+    while reconstruct.poll_sync_job() is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert reconstruct.sync_message().startswith("Synced by audio"), reconstruct.sync_message()
+    np.testing.assert_allclose([c.offset for c in settings.clips], [0.4, 0.0], atol=1e-3)
+    assert all(c.sync_confidence > 0.25 for c in settings.clips)
+    settings.clips.clear()
+    settings.sync = "auto"
