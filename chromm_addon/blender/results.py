@@ -37,7 +37,7 @@ def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=No
     scale = take.meta.get("scale_ratio")
     summary = (f"{take.num_people} people, {take.num_views} views, {take.num_frames} frames "
                f"at {take.fps:g} fps" + (f", scale x{float(scale):.3f}" if scale else "")
-               + ("" if model is not None else " (armatures only: no SMPL-X model file)"))
+               + ("" if model is not None else " (mannequins: no SMPL-X model file)"))
     return collection, summary
 
 

@@ -101,7 +101,7 @@ def run_synthetic(args):
 
     build_take_file(take_path, blend_path, smplx_path=model_path)
     bodies = f"SMPL-X meshes from {model_path}" if model else \
-        "armatures only (no SMPL-X model file: set --smplx or CHROMM_SMPLX_MODEL for meshes)"
+        "procedural mannequins (no SMPL-X model file: set --smplx or CHROMM_SMPLX_MODEL for SMPL-X meshes)"
     print(f"blend: {blend_path} with {bodies}")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
