@@ -19,7 +19,7 @@ from .cameras import build_cameras
 from .collection import Build, remove_take
 from .people import build_people
 from .points import build_point_cloud
-from .render_setup import fill_render_setup
+from .render_setup import fill_render_setup, record_timing
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ def build_take(take, *, name=None, smplx_model=None, scene=None, pose_corrective
         cameras = build_cameras(build, take, frames)
         build_point_cloud(build, take, scene.frame_start)
         fill_render_setup(build, cameras)
+        record_timing(build.collection, take, scene.frame_start)
         if smplx_model is None:
             build.collection[BODY_PROP] = "approximate"
             if take.num_people:

@@ -25,6 +25,7 @@ from .points import srgb_to_linear
 UPRIGHT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rotation +90 deg about X
 UPRIGHT_INVERSE_QUAT = matrix_to_quaternion(UPRIGHT.T)
 PERSON_PROP = "chromm_person"
+COLOUR_PROP = "chromm_colour"  # the person's sRGB colour, on the armature
 SLIDER_LIMIT = 10.0  # Blender's widest shape-key slider range
 
 
@@ -119,6 +120,7 @@ def build_people(build, take, model, frames, pose_correctives=False):
             mesh_obj = _skinned_mesh(build, f"{name}.body", template, model, arm_obj, take, p)
         mesh_obj[PERSON_PROP] = pid
         mesh_obj.data.materials.append(build.tag(person_material(f"{name}.body", p)))
+        arm_obj[COLOUR_PROP] = list(person_colour(p))
         build.tag(animate(mesh_obj, f"{name}.body.visibility", frames, hide))
         _show_first_frame(mesh_obj, hidden)
         if model is not None:

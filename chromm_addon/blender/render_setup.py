@@ -7,12 +7,16 @@ Where the clips are comes from the take's meta `sources` (one entry per view, wr
 caller (the add-on's clip list).
 """
 
+import json
 import os
 
 from ..errors import ChrommError
 from .cameras import VIEW_PROP, set_view_resolution
 
 
+FRAME_START_PROP = "chromm_frame_start"   # scene frame of timestep 0
+FRAME_TIMES_PROP = "chromm_frame_times"   # the take's frame_times (seconds after timestep 0)
+SOURCES_PROP = "chromm_sources"           # JSON list of {"path", "start_time"} per view
 WORLD_GREY = 0.18        # linear grey of the neutral world (background and ambient light)
 SUN_STRENGTH = 3.0       # W/m^2, key light from above and in front
 SUN_ROTATION = (0.75, 0.15, 0.6)  # Euler XYZ radians: the sun's -Z points down at about 45 degrees
@@ -48,6 +52,22 @@ def fill_render_setup(build, cameras):
         obj.rotation_euler = SUN_ROTATION
         added.append("light")
     return added
+
+
+def record_timing(collection, take, frame_start):
+    """Keep on the take's collection what renders against the source clips need later: the scene
+    frame of timestep 0, the take's frame times and its per-view source clips."""
+    collection[FRAME_START_PROP] = int(frame_start)
+    collection[FRAME_TIMES_PROP] = [float(t) for t in take.frame_times]
+    collection[SOURCES_PROP] = json.dumps(take.meta.get("sources") or [])
+
+
+def collection_sources(collection):
+    """The per-view source clips recorded on a built take ([] when none)."""
+    try:
+        return json.loads(collection.get(SOURCES_PROP, "[]")) or []
+    except ValueError:
+        return []
 
 
 def take_cameras(collection):
