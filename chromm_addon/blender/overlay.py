@@ -33,6 +33,7 @@ from .render_setup import FRAME_START_PROP, FRAME_TIMES_PROP, collection_sources
 
 ALPHA = 0.6              # opacity of the bodies over the footage
 CYCLES_SAMPLES = 4
+RENDER_AA = "FXAA"       # Workbench anti-aliasing: one pass (its default, 8 samples, is 8 passes)
 ENGINES = ("AUTO", "WORKBENCH", "CYCLES")
 
 
@@ -69,7 +70,7 @@ def overlay_source(label, view, view_names, sources):
 
 
 def render_take_file(take_path, view, video_path, still_path=None, frames=None, smplx_path=None,
-                     engine="AUTO", progress=None):
+                     engine="AUTO", scale=1.0, progress=None):
     """The `render` command: build the take in a fresh empty scene and render its overlay."""
     from ..body.model_file import load_smplx_model, resolve_model_path
     from ..io.take import read_take
@@ -84,15 +85,16 @@ def render_take_file(take_path, view, video_path, still_path=None, frames=None, 
     name = os.path.splitext(os.path.basename(str(take_path)))[0]
     collection = build_take(take, name=name, smplx_model=model)
     return render_overlay(collection, view, video_path, still_path, timesteps, engine=engine,
-                          progress=progress)
+                          scale=scale, progress=progress)
 
 
 def overlay_steps(collection, view, video_path, still_path=None, timesteps=None, sources=None,
-                  engine="AUTO"):
+                  engine="AUTO", scale=1.0):
     """Render the overlay; a generator yielding (frames done, total) after each frame.
 
     Closing the generator early (cancel) removes everything it had started writing. Output frame
-    i shows timestep timesteps[i] (default: all of the take).
+    i shows timestep timesteps[i] (default: all of the take). `scale` sizes the output relative
+    to the view's image size (whole percent, as Blender's resolution percentage).
     """
     from ..backend.timeline import Timeline, sample
     from ..backend.video import open_clip
@@ -110,8 +112,11 @@ def overlay_steps(collection, view, video_path, still_path=None, timesteps=None,
     if not len(timesteps) or timesteps[0] < 0 or timesteps[-1] >= count:
         raise ChrommError(f"{collection.name}: timesteps {timesteps.start}:{timesteps.stop} are "
                           f"outside the take's 0..{count - 1}")
+    percent = int(round(100 * float(scale)))
+    if not 1 <= percent <= 100:
+        raise ChrommError(f"overlay scale {scale!r}: between 0.01 and 1")
     clip = open_clip(clip_path)
-    width, height = (int(s) for s in cam[IMAGE_SIZE_PROP])
+    width, height = (int(s) * percent // 100 for s in cam[IMAGE_SIZE_PROP])
     fps = float(1.0 / np.median(np.diff(frame_times))) if count > 1 else 30.0
     # The backend's sampler walks a uniform timeline; the take's timesteps are on one (at its fps).
     timeline = Timeline(start=float(frame_times[timesteps[0]]), fps=fps, count=len(timesteps))
@@ -120,7 +125,7 @@ def overlay_steps(collection, view, video_path, still_path=None, timesteps=None,
     with contextlib.ExitStack() as stack:
         video_tmp = stack.enter_context(atomic_output(video_path, suffix=".mp4"))
         still_tmp = stack.enter_context(atomic_output(still_path, suffix=".png")) if still_path else None
-        render = stack.enter_context(_PeopleRenderer(collection, cam, (width, height), engine))
+        render = stack.enter_context(_PeopleRenderer(collection, cam, (width, height), percent, engine))
         writer = stack.enter_context(_VideoWriter(video_tmp, fps, width, height))
         frames = sample([clip], [start_time], timeline, prefetch=2)
         stack.callback(frames.close)
@@ -140,10 +145,10 @@ def overlay_steps(collection, view, video_path, still_path=None, timesteps=None,
 
 
 def render_overlay(collection, view, video_path, still_path=None, timesteps=None, sources=None,
-                   engine="AUTO", progress=None, cancel=None):
+                   engine="AUTO", scale=1.0, progress=None, cancel=None):
     """Run `overlay_steps` to the end; `progress(done, total)` after each frame, `cancel()` may
     raise to stop (nothing is left written). Returns the number of frames."""
-    steps = overlay_steps(collection, view, video_path, still_path, timesteps, sources, engine)
+    steps = overlay_steps(collection, view, video_path, still_path, timesteps, sources, engine, scale)
     done = 0
     try:
         for done, total in steps:
@@ -191,8 +196,9 @@ def _save_png(rgb, path):
 class _PeopleRenderer:
     """A temporary scene with the take's people and one camera, rendering RGBA layers."""
 
-    def __init__(self, collection, cam, size, engine):
+    def __init__(self, collection, cam, size, percent, engine):
         self.collection, self.cam, self.size, self.engine = collection, cam, size, engine
+        self.percent = percent
         self.people = take_people(collection)
         self.scene = None
 
@@ -206,6 +212,7 @@ class _PeopleRenderer:
         scene.camera = self.cam
         set_view_resolution(scene, self.cam)
         render = scene.render
+        render.resolution_percentage = self.percent
         render.film_transparent = True
         render.image_settings.file_format = "PNG"
         render.image_settings.color_mode = "RGBA"
@@ -213,6 +220,7 @@ class _PeopleRenderer:
         scene.view_settings.view_transform = "Standard"  # colours as set, no filmic tone curve
         shading = scene.display.shading
         shading.light, shading.color_type = "STUDIO", "MATERIAL"
+        scene.display.render_aa = RENDER_AA
         scene.cycles.samples = CYCLES_SAMPLES
         scene.cycles.use_denoising = False
         scene.cycles.device = "CPU"

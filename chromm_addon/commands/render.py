@@ -15,6 +15,8 @@ def add_arguments(parser):
     parser.add_argument("--still", help="PNG still of the middle frame (default: OUTPUT with .png)")
     parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz (default: $CHROMM_SMPLX_MODEL; "
                         "without one, procedural mannequins)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="output size relative to the view's image size, 0.01..1 (default 1)")
     parser.add_argument("--engine", choices=("auto", "workbench", "cycles"), default="auto",
                         help="auto: Workbench where OpenGL works, else Cycles at low samples")
 
@@ -32,7 +34,8 @@ def run(args):
     bar = TerminalBar(stages={"render": 1.0})
     try:
         count = render_take_file(args.take, args.view, args.output, still, args.frames, args.smplx,
-                                 args.engine.upper(), progress=lambda done, total: bar("render", done, total))
+                                 args.engine.upper(), args.scale,
+                                 progress=lambda done, total: bar("render", done, total))
     finally:
         bar.finish()
     print(f"overlay: {count} frames -> {args.output}; still -> {still}")
