@@ -122,7 +122,8 @@ class VIEW3D_PT_chromm_result(_SidebarPanel, bpy.types.Panel):
             row.label(text=cam.name, icon="CAMERA_DATA")
             row.operator("chromm.look_through", text="", icon="HIDE_OFF").view = cam["chromm_view"]
             row.operator("chromm.add_cut", text="", icon="MARKER_HLT").view = cam["chromm_view"]
-            row.operator("chromm.render_overlay", text="", icon="RENDER_ANIMATION").view = cam["chromm_view"]
+            row.operator("chromm.render_overlay", text="",
+                         icon="RENDER_ANIMATION").view = cam["chromm_view"]
 
 
 class VIEW3D_PT_chromm_export(_SidebarPanel, bpy.types.Panel):

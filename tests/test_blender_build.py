@@ -267,7 +267,8 @@ def test_without_model_file_rigid_mannequins(bpy_fresh, caplog):
         got = got.reshape(-1, 3) @ np.array(mesh.matrix_world)[:3, :3].T + np.array(mesh.matrix_world)[:3, 3]
         for bone in (0, 4, 18, 15):
             pb = arm.pose.bones[JOINT_NAMES[bone]]
-            m = np.array(arm.matrix_world) @ np.array(pb.matrix) @ np.linalg.inv(np.array(pb.bone.matrix_local))
+            m = (np.array(arm.matrix_world) @ np.array(pb.matrix)
+                 @ np.linalg.inv(np.array(pb.bone.matrix_local)))
             sel = vert_bones == bone
             want = rest_verts[sel] @ m[:3, :3].T + m[:3, 3]
             np.testing.assert_allclose(got[sel], want, atol=1e-4)

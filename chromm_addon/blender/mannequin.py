@@ -13,7 +13,8 @@ import numpy as np
 
 from ..body.skeleton import HEAD, JOINT_NAMES, NUM_JOINTS, PARENTS, approximate_rest_joints
 
-# Cross-section radius (m, for the average body of `approximate_rest_joints`, about 1.7 m tall) of the segment ending at each child joint.
+# Cross-section radius (m) of the segment ending at each child joint, for the average body of
+# `approximate_rest_joints` (about 1.7 m tall).
 _RADIUS = {"spine1": 0.12, "spine2": 0.12, "spine3": 0.13, "neck": 0.06, "left_collar": 0.06,
            "right_collar": 0.06, "head": 0.055, "left_hip": 0.09, "right_hip": 0.09,
            "left_knee": 0.075, "right_knee": 0.075, "left_ankle": 0.055, "right_ankle": 0.055,
@@ -89,7 +90,8 @@ def mannequin_solids(rest):
             solids.append((j, b + 0.4 * (b - a), _frame(b - a), np.array([0.5 * length, r, r])))
     up = np.array([0.0, 0.0, 1.0])
     head_r = _HEAD_RADIUS * scale
-    solids.append((HEAD, rest[HEAD] + 0.8 * head_r * up, np.eye(3), np.array([head_r, 0.85 * head_r, head_r])))
+    head_axes = np.array([head_r, 0.85 * head_r, head_r])
+    solids.append((HEAD, rest[HEAD] + 0.8 * head_r * up, np.eye(3), head_axes))
     return solids
 
 

@@ -336,7 +336,8 @@ class _VideoWriter:
     def write(self, rgb):
         import av
 
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:self.height, :self.width]), format="rgb24")
+        rgb = np.ascontiguousarray(rgb[:self.height, :self.width])
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 

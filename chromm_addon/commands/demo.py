@@ -40,7 +40,8 @@ def run(args):
         if files.get("blend"):  # the .blend was built, so bpy is here: the overlay too
             from ..body.model_file import resolve_model_path
 
-            render_demo_overlay(args.out, files["take"], resolve_model_path(args.smplx), "the rendered sample")
+            render_demo_overlay(args.out, files["take"], resolve_model_path(args.smplx),
+                                "the rendered sample")
         return 0
     print(f"network weights: {why}")
     print("network: NOT RUN (no CHROMM network weights are installed); this demo simulates the "
@@ -91,7 +92,8 @@ def run_synthetic(args):
         from ..backend.demo_network import write_view_clip
 
         clip = write_view_clip(os.path.join(args.out, "clips", "cam0.mp4"), scene, scene.joints(model), 0)
-        take.meta["sources"] = [{"path": os.path.abspath(clip), "start_time": 0.0}] + [None] * (args.views - 1)
+        take.meta["sources"] = ([{"path": os.path.abspath(clip), "start_time": 0.0}]
+                                + [None] * (args.views - 1))
     write_take(take_path, take)
     src = take.meta["source"]
     print(f"fuse: {take.num_people} people, scene scale x{src['scale']:.3f}, up from "
