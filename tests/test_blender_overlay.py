@@ -45,12 +45,12 @@ def _read_video(path):
     return np.array(frames)
 
 
-def _projected_joints(take, t):
+def _projected_joints(take, t, model=None):
     import cv2
 
     from chromm_addon.backend.demo_network import take_joints
 
-    joints = take_joints(take)[:, t, :22]
+    joints = take_joints(take, model)[:, t, :22]
     w2c = np.linalg.inv(take.cam_c2w[0, t].astype(np.float64))
     rvec, _ = cv2.Rodrigues(w2c[:3, :3])
     pixels, _ = cv2.projectPoints(joints.reshape(-1, 1, 3), rvec, w2c[:3, 3],
@@ -69,12 +69,19 @@ def take_with_clip(tmp_path):
     return take, path
 
 
-def test_overlay_bodies_on_the_joints_over_the_right_clip_frames(tmp_path, take_with_clip, capsys):
+@pytest.mark.parametrize("body,engine", [("mannequin", "auto"),
+                                         pytest.param("smplx", "cycles", marks=pytest.mark.slow)])
+def test_overlay_bodies_on_the_joints_over_the_right_clip_frames(tmp_path, take_with_clip, capsys,
+                                                                 smplx_model_path, body, engine):
+    from chromm_addon.body.model_file import load_smplx_model
     from chromm_addon.cli import main
 
     take, take_path = take_with_clip
     out = tmp_path / "out" / "overlay.mp4"
-    assert main(["render", str(take_path), "--view", "0", "-o", str(out), "--frames", "2:7"]) == 0
+    model = load_smplx_model(smplx_model_path) if body == "smplx" else None
+    extra = ["--smplx", smplx_model_path] if model else []
+    assert main(["render", str(take_path), "--view", "0", "-o", str(out), "--frames", "2:7",
+                 "--engine", engine, *extra]) == 0
     assert sorted(os.listdir(out.parent)) == ["overlay.mp4", "overlay.png"]
     video = _read_video(out)
     assert video.shape == (5, SIZE[1], SIZE[0], 3)
@@ -83,7 +90,7 @@ def test_overlay_bodies_on_the_joints_over_the_right_clip_frames(tmp_path, take_
         t = 2 + i
         background = _level(3 + t)  # clip frame of timestep t: start_time * fps + t
         body = np.abs(frame.astype(int) - background).sum(-1) > 30
-        joints = _projected_joints(take, t)
+        joints = _projected_joints(take, t, model)
         # Every body joint of both people lies on (within 2 px of) drawn body pixels.
         by, bx = np.nonzero(body)
         for x, y in joints:
