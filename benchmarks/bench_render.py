@@ -36,7 +36,7 @@ def main():
 
     from chromm_addon.backend.demo_network import write_view_clip
     from chromm_addon.blender.build import build_take
-    from chromm_addon.blender.overlay import _PeopleRenderer, render_overlay
+    from chromm_addon.blender.overlay import PeopleRenderer, render_overlay
     from chromm_addon.blender.render_setup import take_cameras
     from chromm_addon.body.model_file import load_smplx_model
     from chromm_addon.evaluation.synthetic import make_scene
@@ -57,7 +57,7 @@ def main():
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 
         cam = take_cameras(collection)[0]
-        with _PeopleRenderer(collection, cam, (width, height), 100, args.engine) as render:
+        with PeopleRenderer(collection, cam, (width, height), 100, args.engine) as render:
             render(1)  # warm-up (shader compilation)
             r_wall, r_cpu = time.perf_counter(), time.process_time()
             for t in range(args.frames):

@@ -125,7 +125,7 @@ def overlay_steps(collection, view, video_path, still_path=None, timesteps=None,
     with contextlib.ExitStack() as stack:
         video_tmp = stack.enter_context(atomic_output(video_path, suffix=".mp4"))
         still_tmp = stack.enter_context(atomic_output(still_path, suffix=".png")) if still_path else None
-        render = stack.enter_context(_PeopleRenderer(collection, cam, (width, height), percent, engine))
+        render = stack.enter_context(PeopleRenderer(collection, cam, (width, height), percent, engine))
         writer = stack.enter_context(_VideoWriter(video_tmp, fps, width, height))
         frames = sample([clip], [start_time], timeline, prefetch=2)
         stack.callback(frames.close)
@@ -193,7 +193,7 @@ def _save_png(rgb, path):
     Image.fromarray(rgb).save(path, format="PNG", optimize=True)
 
 
-class _PeopleRenderer:
+class PeopleRenderer:
     """A temporary scene with the take's people and one camera, rendering RGBA layers."""
 
     def __init__(self, collection, cam, size, percent, engine):
