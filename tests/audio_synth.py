@@ -27,6 +27,7 @@ class SoundScene:
     def __call__(self, t):
         t = np.asarray(t, np.float64)
         out = np.zeros_like(t)
+        lo, hi = (t.min(), t.max()) if len(t) else (0.0, 0.0)
         for c in self.claps:
             u = t - c
             env = np.where(u < 0, 0.0, np.minimum(u / 0.002, 1.0) * np.exp(-np.maximum(u, 0) / 0.04))
@@ -34,6 +35,8 @@ class SoundScene:
             if on.any():
                 out[on] += 0.8 * env[on] * np.sin(2 * np.pi * self.clap_f[:, None] * u[on] + self.clap_p[:, None]).mean(0) * 8
         for start, length, pitch in self.syllables:
+            if start > hi or start + length < lo:
+                continue
             on = (t >= start) & (t < start + length)
             if on.any():
                 u = t[on] - start

@@ -105,7 +105,7 @@ def write_av_clip(path, frames, fps=30, times=None, codec="libx264", pix_fmt="yu
             stream.set_display_rotation(rotation or 0, hflip=hflip, vflip=vflip)
     astream = None
     if audio is not None:
-        astream = out.add_stream("aac", rate=audio_rate, layout="mono")
+        astream = out.add_stream("aac", rate=int(audio_rate), layout="mono")
     if stream is not None:
         for i, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
@@ -126,7 +126,7 @@ def write_av_clip(path, frames, fps=30, times=None, codec="libx264", pix_fmt="yu
         for i in range(0, len(samples), block):
             chunk = samples[i:i + block]
             frame = av.AudioFrame.from_ndarray(chunk[None], format="flt", layout="mono")
-            frame.sample_rate = audio_rate
+            frame.sample_rate = int(audio_rate)
             frame.pts = i
             for packet in astream.encode(frame):
                 out.mux(packet)

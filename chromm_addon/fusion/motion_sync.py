@@ -139,11 +139,41 @@ def _smooth(tracks, sigma):
     return np.where(seen > 0, out, np.nan)
 
 
+def _lanes(tracks):
+    """Lane per tracklet: tracklets that do not overlap in time (with two frames between, so no
+    interpolation reaches from one to the next) share a lane. Few lanes (about the number of
+    people) instead of many short tracklets keep the cost arrays small."""
+    seen = np.isfinite(tracks[..., 0])
+    first = np.argmax(seen, axis=1)
+    last = tracks.shape[1] - 1 - np.argmax(seen[:, ::-1], axis=1)
+    lane = np.zeros(len(tracks), dtype=np.int64)
+    ends = []
+    for k in np.argsort(first, kind="stable"):
+        free = [j for j, end in enumerate(ends) if end + 2 <= first[k]]
+        j = free[0] if free else len(ends)
+        if not free:
+            ends.append(0)
+        ends[j] = last[k]
+        lane[k] = j
+    return lane, len(ends)
+
+
+def _pack(tracks, lane, count):
+    out = np.full((count,) + tracks.shape[1:], np.nan)
+    for k, j in enumerate(lane):
+        seen = np.isfinite(tracks[k, :, 0])
+        out[j, seen] = tracks[k, seen]
+    return out
+
+
 class _View:
     def __init__(self, time, head, forward, num_frames, gate, sigma=0.0):
         self.ids = link_tracklets(time, head, num_frames, gate)
-        self.head = _smooth(_track_arrays(self.ids, time, head, num_frames), sigma)
-        self.forward = _smooth(_track_arrays(self.ids, time, forward, num_frames), sigma)
+        head_tracks = _smooth(_track_arrays(self.ids, time, head, num_frames), sigma)
+        forward_tracks = _smooth(_track_arrays(self.ids, time, forward, num_frames), sigma)
+        lane, count = _lanes(head_tracks)
+        self.head = _pack(head_tracks, lane, count)
+        self.forward = _pack(forward_tracks, lane, count)
         self.time, self.count = time, len(time)
 
 
@@ -187,12 +217,33 @@ def _cost(ref, view, delta, opts, stride=1, passes=2, part=None):
     return float(np.sort(values)[:keep].mean()), n
 
 
+def _coarse_costs(ref, view, deltas, opts, stride):
+    """`_cost` with one pass (no constant removed) for many offsets at once (vectorised)."""
+    t = np.arange(0, ref.head.shape[1], stride, dtype=np.float64)
+    ref_head, ref_forward = ref.head[:, ::stride], ref.forward[:, ::stride]
+    u = (t[None, :] + deltas[:, None]).ravel()
+    head_v = _at(view.head, u).reshape(len(view.head), len(deltas), len(t), 3)
+    fwd_v = _at(view.forward, u).reshape(len(view.forward), len(deltas), len(t), 3)
+    fwd_v = fwd_v / np.linalg.norm(fwd_v, axis=-1, keepdims=True)
+    cost = np.sum((ref_head[:, None, None] - head_v[None]) ** 2, -1)          # (Nr, Nv, D, T)
+    cost += np.sum((ref_forward[:, None, None] - fwd_v[None]) ** 2, -1) * opts.orientation_m ** 2
+    best = np.minimum(np.min(np.where(np.isnan(cost), np.inf, cost), axis=1), opts.truncate_m ** 2)
+    use = np.isfinite(ref_head[:, None, :, 0]) & np.isfinite(head_v[..., 0]).any(0)[None]  # (Nr, D, T)
+    out = np.full(len(deltas), np.inf)
+    for k in range(len(deltas)):
+        values = best[:, k][use[:, k]]
+        if len(values) >= opts.min_common / stride:
+            keep = max(1, int(round(opts.keep_fraction * len(values))))
+            out[k] = np.partition(values, keep - 1)[:keep].mean()
+    return out
+
+
 def _search(ref, view, fps, num_frames, opts):
     reach = int(min(round(opts.max_offset_s * fps), num_frames - 2))
     grid = np.arange(-reach, reach + 1, dtype=np.float64)
     # coarse: every whole frame, on every third reference frame, one pass
     base = max(1, num_frames // opts.max_frames)  # long takes: a bounded number of reference frames
-    costs = np.array([_cost(ref, view, d, opts, stride=3 * base, passes=1)[0] for d in grid])
+    costs = _coarse_costs(ref, view, grid, opts, stride=3 * base)
     if not np.isfinite(costs).any():
         return None
     k = int(np.nanargmin(costs))
