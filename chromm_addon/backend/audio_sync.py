@@ -1,8 +1,8 @@
 """Audio synchronisation: each clip's offset from its sound (a clap, speech, music).
 
-Each clip's first audio stream is decoded with PyAV and resampled by FFmpeg (swresample) to mono
-at `RATE` whatever its own rate (44.1, 48 kHz, ...). Its onset envelope is computed on the fly:
-the high-passed signal's energy in 1 ms hops, log-compressed, and the positive part of its change
+Each clip's first audio stream is decoded with PyAV and mixed to mono at its own rate (44.1,
+48 kHz, ...). Its onset envelope is computed on the fly: the high-passed signal's energy in 1 ms
+hops (exact in time at any rate, so no resampling), log-compressed, and the positive part of its change
 (sound starting: a clap, a syllable, a note). Gains differ between cameras; the log makes the
 envelope gain-free. Envelopes of two clips are cross-correlated (FFT), the peak is refined to a
 fraction of a hop by a parabola through it and its neighbours. The confidence is the peak's
@@ -18,13 +18,14 @@ presentation times, shared by the audio and video streams.
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 
 from ..errors import ChrommError
 
-RATE = 16000           # Hz, analysis rate
-HOP = 16               # samples: 1 ms envelope hops
+HOP_S = 0.001          # envelope hop: 1 ms
+BAND_HZ = 8000.0       # the envelope's band: first zero of the moving average
 EXCLUDE_S = 0.1        # the second peak is looked for farther than this from the first
 MIN_CONFIDENCE = 0.25  # below: not usable on its own
 Z_RANDOM, Z_SPAN = 6.0, 10.0  # peak height in standard deviations of the correlation: unrelated
@@ -53,11 +54,13 @@ class AudioSync:
     notes: list
 
 
-def audio_envelope(path, rate=RATE, hop=HOP):
+def audio_envelope(path, hop_s=HOP_S):
     """The onset envelope of the first audio stream of `path`, or None when it has none.
 
-    Streams: the decoded audio is turned into envelope hops as it arrives, only the envelope
-    (1000 values per second) is kept.
+    Streams: decoded audio is mixed to mono and turned into envelope hops about once a second
+    of sound; only the envelope (1000 values per second) is kept. Hops are exact in time at any
+    sample rate (the cumulative energy is interpolated at the hop boundaries), so no resampling
+    is needed: 44.1 and 48 kHz clips give envelopes on the same 1 ms grid.
     """
     import av
 
@@ -71,37 +74,93 @@ def audio_envelope(path, rate=RATE, hop=HOP):
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        energies, start, carry, last = [], None, np.zeros(0, np.float32), 0.0
+        rate = stream.rate or stream.codec_context.sample_rate
+        state = _EnvelopeState(rate, hop_s)
+        start, block, pending, fmt = None, [], 0, None
         try:
             for frame in container.decode(stream):
                 if start is None and frame.pts is not None:
                     start = float(frame.pts * frame.time_base)
-                for out in resampler.resample(frame):
-                    carry, last = _hops(np.concatenate([carry, out.to_ndarray()[0]]), hop, energies, last)
-            for out in resampler.resample(None):
-                carry, last = _hops(np.concatenate([carry, out.to_ndarray()[0]]), hop, energies, last)
+                    fmt = (frame.format.is_planar, len(frame.layout.channels))
+                block.append(_samples(frame, fmt[0], fmt[1]))
+                pending += frame.samples
+                if pending >= rate:
+                    state.add(_mono(block, *fmt))
+                    block, pending = [], 0
         except av_errors() as exc:
             raise ChrommError(f"{path}: the audio cannot be decoded ({_av_message(exc)})") from None
-        own_rate = stream.rate
+        if block:
+            state.add(_mono(block, *fmt))
     finally:
         container.close()
-    if not energies:
+    energy = state.energy()
+    if not len(energy):
         return None
-    energy = np.concatenate(energies)
-    return AudioEnvelope(str(path), start or 0.0, onset_strength(energy), hop / rate, own_rate)
+    return AudioEnvelope(str(path), start or 0.0, onset_strength(energy), hop_s, int(rate))
 
 
-def _hops(samples, hop, energies, last):
-    """Append the high-passed energy of every whole hop in `samples`; returns the leftover."""
-    n = len(samples) // hop * hop
-    if n:
-        block = samples[:n].astype(np.float64)
-        diff = np.diff(block, prepend=last)
-        energies.append(np.square(diff).reshape(-1, hop).sum(1))
-        last = float(block[-1])
-    return samples[n:], last
+_PLANAR = {"fltp": np.float32, "dblp": np.float64, "s16p": np.int16, "s32p": np.int32}
+
+
+def _samples(frame, planar, channels):
+    """A frame's samples (channels, n) for planar formats straight from its planes (faster than
+    to_ndarray), else to_ndarray's interleaved (1, n * channels)."""
+    dtype = _PLANAR.get(frame.format.name) if planar else None
+    if dtype is None:
+        return frame.to_ndarray()
+    n = frame.samples
+    return np.stack([np.frombuffer(plane, dtype=dtype, count=n) for plane in frame.planes[:channels]])
+
+
+def _mono(arrays, planar, channels):
+    """Decoded audio frames' arrays -> float64 mono samples in [-1, 1]."""
+    a = np.concatenate(arrays, axis=1) if planar else np.concatenate(arrays, axis=1).reshape(-1, channels).T
+    scale = float(np.iinfo(a.dtype).max) if a.dtype.kind in "iu" else 1.0
+    a = a.astype(np.float64)
+    mono = a[0] if len(a) == 1 else a.mean(axis=0)
+    return mono / scale if scale != 1.0 else mono
+
+
+class _EnvelopeState:
+    """Band-passed energy per hop of `hop_s` seconds, fed block by block: the first difference
+    (high-pass) of a moving average over `rate / BAND_HZ` samples (low-pass: a zero at BAND_HZ,
+    so microphone hiss near the Nyquist rate does not drown the onsets)."""
+
+    def __init__(self, rate, hop_s):
+        self.rate, self.hop_s = float(rate), hop_s
+        self.width = max(1, int(round(rate / BAND_HZ)))
+        self.tail = None
+        self.seen = 0            # samples so far
+        self.total = 0.0         # cumulative energy so far
+        self.last = 0.0          # last sample (for the difference across blocks)
+        self.boundary = 0        # index of the next hop boundary
+        self.at_boundary = 0.0   # cumulative energy at the previous boundary
+        self.parts = []
+
+    def add(self, x):
+        if self.tail is None:
+            self.tail = np.full(self.width, x[0])
+        ext = np.concatenate([self.tail, x])
+        c = np.cumsum(ext)
+        smooth = (c[self.width:] - c[:-self.width]) / self.width
+        self.tail = ext[-self.width:]
+        d = np.diff(smooth, prepend=self.last)
+        if self.seen == 0:
+            d[0] = 0.0
+        self.last = float(smooth[-1])
+        cum = self.total + np.cumsum(d * d)
+        pos = self.seen + np.arange(1, len(x) + 1)  # cumulative energy up to (and incl.) each sample
+        end = self.seen + len(x)
+        k_hi = int(np.floor(end / (self.rate * self.hop_s)))
+        if k_hi > self.boundary:
+            bounds = np.arange(self.boundary + 1, k_hi + 1) * self.rate * self.hop_s
+            values = np.interp(bounds, np.concatenate([[self.seen], pos]), np.concatenate([[self.total], cum]))
+            self.parts.append(np.diff(values, prepend=self.at_boundary))
+            self.at_boundary, self.boundary = float(values[-1]), k_hi
+        self.total, self.seen = float(cum[-1]), end
+
+    def energy(self):
+        return np.concatenate(self.parts) if self.parts else np.zeros(0)
 
 
 def onset_strength(energy):
@@ -161,7 +220,12 @@ def sync_audio(paths, max_offset_s=None, envelopes=None):
     guess with a low confidence and a note (never a silent wrong offset).
     """
     paths = [str(p) for p in paths]
-    envs = envelopes if envelopes is not None else [audio_envelope(p) for p in paths]
+    if envelopes is None:  # clips in parallel: FFmpeg and numpy release the GIL
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max(1, min(len(paths), os.cpu_count() or 1))) as pool:
+            envelopes = list(pool.map(audio_envelope, paths))
+    envs = envelopes
     notes = [f"{p}: no audio stream" for p, e in zip(paths, envs) if e is None]
     have = [i for i, e in enumerate(envs) if e is not None]
     offsets, confidence = [None] * len(paths), [None] * len(paths)
