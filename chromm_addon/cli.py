@@ -19,6 +19,7 @@ COMMANDS = (
     ("build", "build", "take file -> .blend (needs the bpy module)"),
     ("serve", "serve", "run the HTTP inference service"),
     ("weights", "weights", "check the installed network weights"),
+    ("selftest", "selftest", "is the backend ready: torch, GPU, weights, SMPL-X, a dry run"),
     ("model", "model", "describe the network (parameter counts)"),
     ("demo", "demo", "the end-to-end demo of `make demo`"),
 )

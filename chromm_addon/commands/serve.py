@@ -54,6 +54,9 @@ def run(args):
     if args.max_queue < 1 or args.max_upload_mb < 1:
         raise ChrommError("--max-queue and --max-upload-mb must be at least 1")
     check_device(args.device)
+    from ..backend.device import device_info
+
+    used = device_info(args.device, tiny=args.tiny_network)  # /version says what really runs
     if not args.tiny_network:
         _check_weights(args.weights)
 
@@ -77,7 +80,7 @@ def run(args):
     queue = JobQueue(work_dir, runner_options, max_queued=args.max_queue)
     app = create_app(queue, token, allowed=allowed, max_upload_bytes=args.max_upload_mb << 20,
                      max_clips=args.max_clips, network="tiny" if args.tiny_network else "weights",
-                     device=args.device)
+                     device=used["device"], gpu=used["gpu"])
 
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     handshake = {"chromm_service": 1, "url": f"http://{url_host}:{port}", "host": args.host, "port": port,
