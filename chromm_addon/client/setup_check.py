@@ -112,8 +112,11 @@ def _check_remote(add, url, token):
     elif not info.get("gpu") and device == "cpu" and info.get("network") != "tiny":
         add(Finding("warning", f"remote service {url} runs the network on its CPU: very slow",
                     "run the service on a machine with an NVIDIA GPU"))
+    elif state != "ready":
+        add(Finding("warning", f"remote service: its network is {state or 'in an unknown state'}",
+                    "press Check again in a minute"))
     else:
-        add(Finding("ok", f"Ready: {where} at {url} (network {state or 'state unknown'})"))
+        add(Finding("ok", f"Ready: {where} at {url}"))
 
 
 def check_smplx_file(path):
