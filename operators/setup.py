@@ -43,21 +43,33 @@ def _poll_tasks():
     return POLL_SECONDS if any(not t.finished for t in _TASKS.values()) else None
 
 
+class _StartsTask:
+    """Mixin: the operator starts the background task `task_name`, one at a time."""
+
+    task_name = ""
+
+    @classmethod
+    def poll(cls, context):
+        return not busy(cls.task_name)
+
+
 def _prefs(context):
     from ..panels.preferences import get_preferences
 
     return get_preferences(context)
 
 
-class CHROMM_OT_check_setup(bpy.types.Operator):
+def _abspath(value):
+    return bpy.path.abspath(value) if value else ""
+
+
+class CHROMM_OT_check_setup(_StartsTask, bpy.types.Operator):
     """Test the backend, the GPU, the network weights and the SMPL-X file in the background, and say how to fix each problem"""
 
     bl_idname = "chromm.check_setup"
     bl_label = "Check"
 
-    @classmethod
-    def poll(cls, context):
-        return not busy("check")
+    task_name = "check"
 
     def execute(self, context):
         from ..chromm_addon.client.setup_check import check_task
@@ -67,33 +79,31 @@ class CHROMM_OT_check_setup(bpy.types.Operator):
         extra = shlex.split(os.environ.get("CHROMM_BACKEND_ARGS", ""))
         _start("check", check_task(
             mode=prefs.backend_mode, env_path=backend_env_path(prefs),
-            weights_dir=bpy.path.abspath(prefs.weights_dir) if prefs.weights_dir else "",
-            smplx_path=bpy.path.abspath(prefs.smplx_model) if prefs.smplx_model else "",
+            weights_dir=_abspath(prefs.weights_dir), smplx_path=_abspath(prefs.smplx_model),
             url=prefs.remote_url, token=prefs.remote_token, extra_args=extra))
         return {"FINISHED"}
 
 
-class CHROMM_OT_install_backend(bpy.types.Operator):
+class CHROMM_OT_install_backend(_StartsTask, bpy.types.Operator):
     """Install (or repair) the backend's Python environment with PyTorch in the add-on's folder. Needs internet access and a few GB of disk"""
 
     bl_idname = "chromm.install_backend"
     bl_label = "Install Backend"
 
-    @classmethod
-    def poll(cls, context):
-        return not busy("install")
+    task_name = "install"
 
     def execute(self, context):
         from ..chromm_addon.client.installer import install_backend
         from ..chromm_addon.client.tasks import Task
         from ..panels.preferences import installed_backend_dir, user_folder
 
+        from ..chromm_addon.network.hub import ONLINE_ACCESS_OFF
+
         if not bpy.app.online_access:
-            self.report({"ERROR"}, "Install Backend downloads packages: allow online access in "
-                                   "Preferences > System > Network > Allow Online Access")
+            self.report({"ERROR"}, f"Install Backend downloads packages: {ONLINE_ACCESS_OFF}")
             return {"CANCELLED"}
         prefs = _prefs(context)
-        base = bpy.path.abspath(prefs.backend_python) if prefs.backend_python else sys.executable
+        base = _abspath(prefs.backend_python) or sys.executable
         target = installed_backend_dir(create=True)
         log = os.path.join(user_folder(), "install.log")
         with open(log, "w", encoding="utf-8"):
@@ -103,15 +113,13 @@ class CHROMM_OT_install_backend(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class CHROMM_OT_download_weights(bpy.types.Operator):
+class CHROMM_OT_download_weights(_StartsTask, bpy.types.Operator):
     """Download the network weights from the Hugging Face hub (about 6.7 GB) into the weights folder; tick each licence first"""
 
     bl_idname = "chromm.download_weights"
     bl_label = "Download Weights"
 
-    @classmethod
-    def poll(cls, context):
-        return not busy("download")
+    task_name = "download"
 
     def execute(self, context):
         from ..chromm_addon.client.weights_download import download_task
@@ -121,8 +129,7 @@ class CHROMM_OT_download_weights(bpy.types.Operator):
         prefs = _prefs(context)
         accepted = [k for k, ok in (("pi3x", prefs.accept_pi3x), ("multihmr", prefs.accept_multihmr)) if ok]
         try:
-            made = download_task(backend_env_path(prefs),
-                                 bpy.path.abspath(prefs.weights_dir) if prefs.weights_dir else "",
+            made = download_task(backend_env_path(prefs), _abspath(prefs.weights_dir),
                                  accepted, token=prefs.hub_token,
                                  online_access=bpy.app.online_access,
                                  log_path=os.path.join(user_folder(), "download.log"))

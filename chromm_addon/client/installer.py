@@ -148,15 +148,20 @@ def _stamp(requirements, source, base_python):
     return {"requirements": digest, "torch_index": source.index_url, "base_python": base_python}
 
 
-def is_complete(venv, requirements=REQUIREMENTS, source=None, base_python=None):
-    """True when the environment has every pin installed and was made for the same torch source."""
-    python = venv_python(venv)
-    if python is None:
-        return False
+def _read_stamp(venv):
     try:
         with open(os.path.join(venv, STAMP), encoding="utf-8") as fh:
             stamp = json.load(fh)
+        return stamp if isinstance(stamp, dict) else {}
     except (OSError, ValueError):
+        return {}
+
+
+def is_complete(venv, requirements=REQUIREMENTS, source=None, base_python=None):
+    """True when the environment has every pin installed and was made for the same torch source."""
+    python = venv_python(venv)
+    stamp = _read_stamp(venv)
+    if python is None or not stamp:
         return False
     if source is not None and stamp != _stamp(requirements, source, base_python or stamp.get("base_python")):
         return False
@@ -235,6 +240,9 @@ def install_backend(task, target, base_python=None, requirements=REQUIREMENTS, s
         raise ChrommError(f"{target}: {free / 2**30:.1f} GB free, the backend needs about "
                           f"{need / 2**30:.0f} GB; free some space and press Install Backend again")
     python = venv_python(target)
+    made_from = _read_stamp(target).get("base_python")
+    if made_from and made_from != base_python:
+        python = None  # another interpreter was chosen: make the environment again from it
     if python is None or installed_versions(python, ["pip"]) is None:
         task.update(stage="creating the environment", fraction=None)
         status, tail = task.run_process([base_python, "-m", "venv", "--clear", target])

@@ -33,7 +33,7 @@ class Finding:
 
 
 def check_setup(mode, env_path="", weights_dir="", smplx_path="", url="", token="", device="auto",
-                extra_args=(), task=None, timeout=None):
+                extra_args=(), task=None):
     """Run the check (in the caller's thread); returns the findings. With `task`, each finding is
     also added to it as it arrives, and Cancel stops the backend's self-test."""
     task = task or Task("check", lambda t: None)
