@@ -11,13 +11,15 @@ What huggingface_hub 2.4 calls to download one file (read from its `file_downloa
 
 Two real HTTP servers on loopback play the hub and the CDN (different ports, so different
 origins, as on the real hub). Knobs: `drop_after` (the next GET of a file sends this many bytes
-and closes the connection), `corrupt` (serve different bytes than the hash announced),
+and closes the connection), `throttle` (seconds between 64 kB pieces: a slow link),
+`corrupt` (serve different bytes than the hash announced),
 `token` (required bearer token). Every request is logged in `requests`.
 """
 
 import hashlib
 import http.server
 import threading
+import time
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -82,6 +84,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if head:
             return
         drop, hub.drop_after = hub.drop_after, None
+        if hub.throttle:  # slow link: 64 kB every `throttle` seconds
+            for i in range(0, len(body), 1 << 16):
+                self.wfile.write(body[i:i + (1 << 16)])
+                self.wfile.flush()
+                time.sleep(hub.throttle)
+            return
         if drop is not None:
             self.wfile.write(body[:drop])
             self.wfile.flush()
@@ -107,6 +115,7 @@ class LocalHub:
         self.files = dict(files)
         self.token = token
         self.drop_after = None
+        self.throttle = 0.0
         self.corrupt = False
         self.requests = []
         self._servers = []

@@ -154,3 +154,45 @@ def test_a_refused_token_and_an_unreachable_hub_are_one_line_each(payloads, tmp_
     with pytest.raises(ChrommError, match="cannot reach the hub"):
         hubmod.download_weights(str(tmp_path / "x"), ["pi3x"], kinds=["pi3x"], endpoint=dead,
                                 log=lambda m: None)
+
+
+def test_the_add_on_s_download_task_cancelled_then_resumed(payloads, tmp_path, monkeypatch):
+    import time
+
+    from chromm_addon.client.tasks import CANCELLED, DONE
+    from chromm_addon.client.weights_download import download_task
+
+    venv = os.path.dirname(os.path.dirname(sys.executable))
+    with pytest.raises(ChrommError, match="tick the licence"):
+        download_task(venv, str(tmp_path), [])
+    with pytest.raises(ChrommError, match="Allow Online Access"):
+        download_task(venv, str(tmp_path), ["pi3x"], online_access=False)
+    # huggingface_hub writes 10 MB chunks: cancel after the first one, before the last 4 MB.
+    data = os.urandom(14 << 20)
+    with LocalHub({PI3X: data}, token="hf_secret") as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        hub.throttle = 0.02  # about 3 MB/s
+        task = download_task(venv, str(tmp_path), ["pi3x"], token="hf_secret",
+                             log_path=str(tmp_path / "download.log"))
+        deadline = time.monotonic() + 60
+        while not (task.snapshot()["fraction"] or 0) > 0.5:
+            assert time.monotonic() < deadline and not task.finished, task.snapshot()
+            time.sleep(0.05)
+        detail = task.snapshot()["detail"]
+        assert detail.startswith("Pi3X scene network: ") and " of 14.7 MB" in detail
+        task.cancel()
+        task.thread.join(30)
+        assert task.snapshot()["state"] == CANCELLED
+        (part,) = [p for p in os.listdir(tmp_path / "pi3x") if p.endswith(".part")]
+        kept = os.path.getsize(tmp_path / "pi3x" / part)
+        assert kept == 10 << 20
+        assert not (tmp_path / "pi3x" / "model.safetensors").exists()
+
+        hub.throttle = 0.0
+        again = download_task(venv, str(tmp_path), ["pi3x"], token="hf_secret")
+        again.thread.join(60)
+        assert again.snapshot()["state"] == DONE, again.snapshot()["error"]
+        assert cdn_gets(hub)[-1][3] == f"bytes={kept}-"  # resumed where the first one stopped
+    assert (tmp_path / "pi3x" / "model.safetensors").read_bytes() == data
+    with open(tmp_path / "download.log") as fh:
+        assert "hf_secret" not in fh.read()  # the token went in the environment, not argv
