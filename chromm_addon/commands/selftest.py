@@ -159,12 +159,13 @@ def _dry_run(report, args, info):
     import numpy as np
 
     from ..backend.device import CHECK_VIEWS
-    from ..backend.pipeline import ReconstructOptions, load_runner
+    from ..network.interface import load_runner
+    from ..options import ReconstructOptions
 
     started = time.monotonic()
     try:
         runner = load_runner(ReconstructOptions(clips=[], device=args.device, weights=args.weights,
-                                                tiny_network=args.tiny_network))
+                                                network="tiny" if args.tiny_network else "auto"))
         loaded = time.monotonic() - started
         rng = np.random.default_rng(0)
         names = [f"view{i}" for i in range(CHECK_VIEWS)]
