@@ -20,13 +20,16 @@ from ..client.setup_check import DOWNLOAD, INSTALL
 
 
 def add_arguments(parser):
-    parser.add_argument("--weights", default=None, help="weights folder (default as for `weights check`)")
-    parser.add_argument("--smplx", default=None, help="SMPL-X model file (SMPLX_NEUTRAL.npz or .pkl)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    from ..options import SERVICE, ReconstructOptions, add_arguments as add_option_arguments
+
+    # The service's options of the schema, as `serve` takes them: --network, --device, --weights,
+    # --smplx (--seed): the self-test checks what a service started with them would run.
+    add_option_arguments(parser, ReconstructOptions, scopes=(SERVICE,), config=False)
+    parser.add_argument("--tiny-network", dest="network", action="store_const", const="tiny",
+                        help=argparse.SUPPRESS)  # shorthand of --network tiny (tests, CI)
     parser.add_argument("--no-dry-run", dest="dry_run", action="store_false",
                         help="skip running the network on a few frames")
     parser.add_argument("--json", action="store_true", help="one JSON object per finding")
-    parser.add_argument("--tiny-network", action="store_true", help=argparse.SUPPRESS)
 
 
 class Report:
@@ -49,6 +52,9 @@ def gb(n):
 
 
 def run(args):
+    from ..options import SERVICE, ReconstructOptions, from_args
+
+    options = from_args(ReconstructOptions, args, scopes=(SERVICE,))
     report = Report(args.json)
     report("ok", f"Python {platform.python_version()} ({sys.executable})")
     try:
@@ -57,11 +63,13 @@ def run(args):
         report("error", f"the backend has no PyTorch ({exc})",
                "press Install Backend to install or repair it", INSTALL)
         return _finish(report, None)
-    device = _check_device(report, args, torch)
-    runnable = _check_weights(report, args) if not args.tiny_network else True
-    _check_smplx(report, args.smplx)
+    device = _check_device(report, options, torch)
+    runnable = _check_weights(report, options) if not options.tiny_network else True
+    from ..body.model_file import resolve_model_path
+
+    _check_smplx(report, resolve_model_path(options.smplx))
     if device is not None and runnable and args.dry_run:
-        _dry_run(report, args, device)
+        _dry_run(report, options, device)
     return _finish(report, device)
 
 
@@ -72,19 +80,19 @@ def _finish(report, device):
     return 0
 
 
-def _check_device(report, args, torch):
+def _check_device(report, options, torch):
     from ..backend.device import device_info, min_vram_bytes
 
     report("ok", f"PyTorch {torch.__version__}"
                  + (f", built for CUDA {torch.version.cuda}" if torch.version.cuda else ", CPU-only build"))
     try:
-        info = device_info(args.device, tiny=args.tiny_network)
+        info = device_info(options.device, tiny=options.tiny_network)
     except ChrommError as exc:
         report("error", str(exc), "choose 'auto' or 'cpu' as the device, or install the GPU build "
                                   "with Install Backend", INSTALL)
         return None
     if info["gpu"] is None:
-        if args.tiny_network:
+        if options.tiny_network:
             report("ok", "device: cpu (the tiny test network always runs there)")
         elif torch.version.cuda:
             report("warning", "no CUDA GPU found by PyTorch: the network runs on the CPU, "
@@ -108,12 +116,12 @@ def _check_device(report, args, torch):
     return info
 
 
-def _check_weights(report, args):
+def _check_weights(report, options):
     from ..network import hub
     from ..network import weights as w
     from .weights import _check_file
 
-    found = w.find_weight_files(args.weights)
+    found = w.find_weight_files(options.weights)
     manifest = hub.read_manifest(found.folder)
     ok = True
     expected = {}
@@ -155,17 +163,15 @@ def _check_smplx(report, path):
     report(f.level, f.what, f.fix, f.action)
 
 
-def _dry_run(report, args, info):
+def _dry_run(report, options, info):
     import numpy as np
 
     from ..backend.device import CHECK_VIEWS
     from ..network.interface import load_runner
-    from ..options import ReconstructOptions
 
     started = time.monotonic()
     try:
-        runner = load_runner(ReconstructOptions(clips=[], device=args.device, weights=args.weights,
-                                                network="tiny" if args.tiny_network else "auto"))
+        runner = load_runner(options)
         loaded = time.monotonic() - started
         rng = np.random.default_rng(0)
         names = [f"view{i}" for i in range(CHECK_VIEWS)]
@@ -188,7 +194,7 @@ def _dry_run(report, args, info):
                "close other programs that use the GPU, or use Remote mode with a GPU server")
         return
     where = info["gpu"] or "CPU"
-    network = " (tiny test network)" if args.tiny_network else ""
+    network = " (tiny test network)" if options.tiny_network else ""
     head = "Ready" if not report.errors else "The network runs"
     report("ok", f"{head}: {where}{network}, about {per_step * 100:.0f} s per 100 timesteps at "
                  f"{CHECK_VIEWS} views (network loaded in {loaded:.0f} s)")
