@@ -281,5 +281,30 @@ def test_setup_buttons_check_in_the_background_and_draw_each_fix(addon, tmp_path
     with pytest.raises(RuntimeError, match="not a readable SMPL-X"):
         bpy.ops.chromm.choose_smplx(filepath=str(tmp_path / "broken.npz"))
     assert prefs.smplx_model == str(tmp_path / "SMPLX_NEUTRAL.npz")  # kept the good one
+
+    # A task running in the background shows its stage, bar, Cancel and Open Log; Cancel stops it.
+    import threading
+
+    from chromm_addon.client.tasks import CANCELLED, Task
+
+    release = threading.Event()
+
+    def work(t):
+        t.update(stage="installing PyTorch (cpu build)", detail="torch: 10 of 200 MB", fraction=0.05)
+        while not release.wait(0.05):
+            t.check_cancel()
+    (tmp_path / "install.log").write_text("")
+    running = Task("install", work, log_path=str(tmp_path / "install.log")).start()
+    setup._TASKS["install"] = running
+    while running.snapshot()["fraction"] is None:
+        time.sleep(0.01)
+    log = []
+    type(prefs).draw(_WithLayout(prefs, RecordingLayout(log)), bpy.context)
+    assert "progress" in log and "chromm.cancel_task" in log and "chromm.open_log" in log
+    assert not bpy.ops.chromm.install_backend.poll()  # one install at a time
+    assert bpy.ops.chromm.cancel_task(name="install") == {"FINISHED"}
+    running.thread.join(5)
+    assert running.snapshot()["state"] == CANCELLED
+    setup._TASKS.pop("install")
     prefs.smplx_model = ""
     prefs.weights_dir = ""
