@@ -12,23 +12,12 @@ import bpy
 from bpy_extras.io_utils import ImportHelper
 
 POLL_SECONDS = 0.3
-_TASKS = {}  # "install" / "download" / "check" -> Task
-FIX_OPERATORS = {"install_backend": ("chromm.install_backend", "Install Backend"),
-                 "download_weights": ("chromm.download_weights", "Download Weights"),
-                 "choose_smplx": ("chromm.choose_smplx", "Choose File")}
-
-
-def task(name):
-    return _TASKS.get(name)
-
-
-def busy(name):
-    t = _TASKS.get(name)
-    return t is not None and not t.finished
 
 
 def _start(name, made):
-    _TASKS[name] = made
+    from ..chromm_addon.client.tasks import set_active
+
+    set_active(name, made)
     if not bpy.app.timers.is_registered(_poll_tasks):
         bpy.app.timers.register(_poll_tasks, first_interval=POLL_SECONDS)
     return made
@@ -40,7 +29,9 @@ def _poll_tasks():
         for area in window.screen.areas:
             if area.type == "PREFERENCES":
                 area.tag_redraw()
-    return POLL_SECONDS if any(not t.finished for t in _TASKS.values()) else None
+    from ..chromm_addon.client.tasks import busy
+
+    return POLL_SECONDS if any(busy(n) for n in ("install", "download", "check")) else None
 
 
 class _StartsTask:
@@ -50,6 +41,8 @@ class _StartsTask:
 
     @classmethod
     def poll(cls, context):
+        from ..chromm_addon.client.tasks import busy
+
         return not busy(cls.task_name)
 
 
@@ -149,7 +142,9 @@ class CHROMM_OT_cancel_task(bpy.types.Operator):
     name: bpy.props.StringProperty()
 
     def execute(self, context):
-        t = task(self.name)
+        from ..chromm_addon.client.tasks import active
+
+        t = active(self.name)
         if t is not None:
             t.cancel()
         return {"FINISHED"}
@@ -164,7 +159,9 @@ class CHROMM_OT_open_log(bpy.types.Operator):
     name: bpy.props.StringProperty()
 
     def execute(self, context):
-        t = task(self.name)
+        from ..chromm_addon.client.tasks import active
+
+        t = active(self.name)
         if t is None or not t.log_path or not os.path.exists(t.log_path):
             self.report({"WARNING"}, "no log yet")
             return {"CANCELLED"}
@@ -203,8 +200,8 @@ CLASSES = (CHROMM_OT_check_setup, CHROMM_OT_install_backend, CHROMM_OT_download_
 
 
 def unregister_extra():
-    for t in _TASKS.values():
-        t.cancel()
-    _TASKS.clear()
+    from ..chromm_addon.client.tasks import cancel_all
+
+    cancel_all()
     if bpy.app.timers.is_registered(_poll_tasks):
         bpy.app.timers.unregister(_poll_tasks)

@@ -90,8 +90,9 @@ class CHROMM_AP_preferences(bpy.types.AddonPreferences):
         description="SMPLX_NEUTRAL.npz (or .pkl) from smpl-x.is.tue.mpg.de (licensed; never bundled)")
 
     def draw(self, context):
+        from ..chromm_addon.client.setup_check import FIX_OPERATORS
+        from ..chromm_addon.client.tasks import active as task
         from ..chromm_addon.network.hub import HUB_FILES
-        from ..operators.setup import FIX_OPERATORS, task
 
         layout = self.layout
         width = getattr(getattr(context, "region", None), "width", 600) or 600

@@ -232,7 +232,6 @@ def test_setup_buttons_check_in_the_background_and_draw_each_fix(addon, tmp_path
     import bpy
     import numpy as np
 
-    setup = addon.operators.setup
     prefs = bpy.context.preferences.addons["chromm"].preferences
     prefs.backend_mode = "LOCAL"
     prefs.backend_env = VENV
@@ -240,7 +239,8 @@ def test_setup_buttons_check_in_the_background_and_draw_each_fix(addon, tmp_path
     prefs.smplx_model = smplx_model_path
     monkeypatch.setenv("CHROMM_BACKEND_ARGS", "")
     assert bpy.ops.chromm.check_setup() == {"FINISHED"}
-    check = setup.task("check")
+    tasks = addon.chromm_addon.client.tasks  # the add-on's copy of the module
+    check = tasks.active("check")
     assert not bpy.ops.chromm.check_setup.poll()  # one check at a time
     deadline = time.monotonic() + 120
     while not check.finished:
@@ -264,7 +264,7 @@ def test_setup_buttons_check_in_the_background_and_draw_each_fix(addon, tmp_path
         bpy.ops.chromm.download_weights()
     with pytest.raises(RuntimeError, match="Allow Online Access"):
         bpy.ops.chromm.install_backend()
-    assert setup.task("install") is None and setup.task("download") is None
+    assert tasks.active("install") is None and tasks.active("download") is None
 
     # Choose File: a .pkl is converted to .npz without unpickling anything but arrays.
     with np.load(smplx_model_path) as npz:
@@ -295,7 +295,7 @@ def test_setup_buttons_check_in_the_background_and_draw_each_fix(addon, tmp_path
             t.check_cancel()
     (tmp_path / "install.log").write_text("")
     running = Task("install", work, log_path=str(tmp_path / "install.log")).start()
-    setup._TASKS["install"] = running
+    tasks.set_active("install", running)
     while running.snapshot()["fraction"] is None:
         time.sleep(0.01)
     log = []
@@ -305,6 +305,6 @@ def test_setup_buttons_check_in_the_background_and_draw_each_fix(addon, tmp_path
     assert bpy.ops.chromm.cancel_task(name="install") == {"FINISHED"}
     running.thread.join(5)
     assert running.snapshot()["state"] == CANCELLED
-    setup._TASKS.pop("install")
+    tasks.cancel_all()
     prefs.smplx_model = ""
     prefs.weights_dir = ""

@@ -17,6 +17,10 @@ from .service import ServiceClient
 from .tasks import Task, backend_env
 
 INSTALL, DOWNLOAD, CHOOSE = "install_backend", "download_weights", "choose_smplx"
+# The add-on's button for each fix: (operator id, label).
+FIX_OPERATORS = {INSTALL: ("chromm.install_backend", "Install Backend"),
+                 DOWNLOAD: ("chromm.download_weights", "Download Weights"),
+                 CHOOSE: ("chromm.choose_smplx", "Choose File")}
 LEVELS = ("ok", "warning", "error")
 
 

@@ -14,6 +14,28 @@ import time
 from ..errors import ChrommError
 
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
+_ACTIVE = {}  # the add-on's current (or last) task of each kind: "install", "download", "check"
+
+
+def active(name):
+    """The add-on's current (or last) task `name`, or None."""
+    return _ACTIVE.get(name)
+
+
+def busy(name):
+    t = _ACTIVE.get(name)
+    return t is not None and not t.finished
+
+
+def set_active(name, task):
+    _ACTIVE[name] = task
+    return task
+
+
+def cancel_all():
+    for t in _ACTIVE.values():
+        t.cancel()
+    _ACTIVE.clear()
 
 
 class Cancelled(Exception):
