@@ -178,6 +178,7 @@ def test_the_add_on_s_download_task_cancelled_then_resumed(payloads, tmp_path, m
         while not (task.snapshot()["fraction"] or 0) > 0.5:
             assert time.monotonic() < deadline and not task.finished, task.snapshot()
             time.sleep(0.05)
+        hub.throttle = 0.5  # nearly stalled from here on: the cancel lands mid-file however loaded
         detail = task.snapshot()["detail"]
         assert detail.startswith("Pi3X scene network: ") and " of 14.7 MB" in detail
         task.cancel()
@@ -185,7 +186,7 @@ def test_the_add_on_s_download_task_cancelled_then_resumed(payloads, tmp_path, m
         assert task.snapshot()["state"] == CANCELLED
         (part,) = [p for p in os.listdir(tmp_path / "pi3x") if p.endswith(".part")]
         kept = os.path.getsize(tmp_path / "pi3x" / part)
-        assert kept == 10 << 20
+        assert 0 < kept < len(data)
         assert not (tmp_path / "pi3x" / "model.safetensors").exists()
 
         hub.throttle = 0.0
