@@ -167,7 +167,7 @@ def _dry_run(report, options, info):
     import numpy as np
 
     from ..backend.device import CHECK_VIEWS
-    from ..network.interface import load_runner
+    from ..network.registry import load_runner
 
     started = time.monotonic()
     try:
