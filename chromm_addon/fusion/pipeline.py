@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import ChrommError
+from ..geometry.camera import views_seeing
 from ..geometry.rotations import matrix_to_axis_angle
 from ..io.take import Take, make_meta
 from .alignment import FloorOptions, fit_floor, foot_clearance
@@ -126,12 +127,16 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     pose = inst.pose.copy()
     pose[:, 0] = floor.rotation @ pose[:, 0]
 
-    track_id = track(inst.time, head, inst.betas, fps, opts.tracking, root=pose[:, 0])
-    take_arrays = _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts)
-
     c2w = np.asarray(views.cam_c2w, dtype=np.float64).copy()
     c2w[..., :3, :3] = floor.rotation @ c2w[..., :3, :3]
     c2w[..., :3, 3] = floor.apply(c2w[..., :3, 3] * scale)
+
+    def coverage(points, times):
+        return views_seeing(points, times, views.cam_K, c2w, views.image_size)
+
+    track_id = track(inst.time, head, inst.betas, fps, opts.tracking, root=pose[:, 0],
+                     coverage=coverage)
+    take_arrays = _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts)
     if points is None:
         points_out = np.zeros((0, 3), np.float32)
         colors = np.zeros((0, 3), np.uint8)
