@@ -36,6 +36,17 @@ def _frame(primary, secondary):
     return np.stack([e1, e2, np.cross(e1, e2)], -1)
 
 
+def flat_foot_rotation(yaw):
+    """(..., 3, 3) world orientation of a flat SMPL-X frame facing `yaw` (radians from +X):
+    Rz(yaw + 90 deg) Rx(90 deg), as SMPL-X's rest frame has +Y up and +Z forward, the world Z up."""
+    yaw = np.asarray(yaw, dtype=np.float64)
+    c, s = np.cos(yaw + np.pi / 2), np.sin(yaw + np.pi / 2)
+    one, zero = np.ones_like(yaw), np.zeros_like(yaw)
+    rz = np.stack([np.stack([c, -s, zero], -1), np.stack([s, c, zero], -1),
+                   np.stack([zero, zero, one], -1)], -2)
+    return rz @ _rx(np.full(yaw.shape, np.pi / 2))
+
+
 def knee_coefficients(rest, side):
     """(base, amplitude, phase) with |hip->ankle|^2 = base + 2 amplitude cos(theta - phase) for a
     knee rotation Rx(theta); rest (..., 55, 3)."""

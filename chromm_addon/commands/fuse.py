@@ -1,4 +1,6 @@
-"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--smooth]`: the test-time modules on a views file."""
+"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--no-smooth]`: the test-time modules on a views file."""
+
+import argparse
 
 
 def add_arguments(parser):
@@ -6,8 +8,8 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", required=True, help="the take file to write (.npz)")
     parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz for the rest joints "
                         "(default: $CHROMM_SMPLX_MODEL; without one an approximate skeleton)")
-    parser.add_argument("--smooth", action="store_true",
-                        help="smooth trajectories and poses over time (zero-phase, off by default)")
+    parser.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
+                        help="filter people and cameras over time (zero-phase; on by default)")
 
 
 def run(args):

@@ -37,12 +37,15 @@ def _body(joints):
     return joints[..., M.BODY_JOINTS, :]
 
 
-def _person_metrics(pred, gt, frames, fps, segment, contact=None):
+def _person_metrics(pred, gt, frames, fps, segment, contact=None, pred_own=None):
     """Body metrics of one person's (T, 55, 3) predicted (true-world aligned) and true joints.
 
     `contact` (T, 2) ground-truth foot contact (left, right) or None: foot sliding then counts
     the labelled frames (else those where the true foot moves < 1 cm), and `foot_height` is the
-    mean |predicted - true height| of the planted foot joints (floor penetration or float)."""
+    mean |predicted - true height above the floor| of the planted foot joints (floor penetration
+    or float), heights taken in each one's own world (`pred_own`: the prediction before the
+    alignment onto the true world, whose floor is z = 0 like the truth's), so that the error of
+    the camera-based alignment does not count."""
     p, g = _body(pred[frames]), _body(gt[frames])
     feet = list(M.FOOT_JOINTS)
     point_contact = None if contact is None else np.asarray(contact, bool)[:, [0, 1, 0, 1]]
@@ -54,7 +57,8 @@ def _person_metrics(pred, gt, frames, fps, segment, contact=None):
                                           contact=point_contact)}
     if point_contact is not None:
         planted = point_contact & frames[:, None]
-        dz = np.abs(pred[:, feet, 2] - gt[:, feet, 2])[planted]
+        own = pred if pred_own is None else pred_own
+        dz = np.abs(own[:, feet, 2] - gt[:, feet, 2])[planted]
         out["foot_height"] = float(dz.mean()) if dz.size else float("nan")
     return out
 
@@ -105,7 +109,8 @@ def evaluate_take(pred_take, scene, model=None, views=None, segment=M.SEGMENT,
         frames = gt_valid[g] & pred_valid[q]
         covered += int(frames.sum())
         contact = None if scene.foot_contact is None else scene.foot_contact[g]
-        rows.append(_person_metrics(pred_rigid[q], gt[g], frames, scene.fps, segment, contact))
+        rows.append(_person_metrics(pred_rigid[q], gt[g], frames, scene.fps, segment, contact,
+                                    pred_own=pred_raw[q]))
         weights.append(frames.sum())
     result.update(_weighted_mean(rows, weights) if rows else {})
     result["coverage"] = covered / max(int(gt_valid.sum()), 1)

@@ -24,9 +24,10 @@ import dataclasses
 
 import numpy as np
 
-from ..body.ik import LEGS, leg_reach, solve_leg
+from ..body.ik import LEGS, flat_foot_rotation, leg_reach, solve_leg
 from ..body.lbs import full_pose_matrices, posed_joints
 from ..body.skeleton import approximate_rest_joints
+from ..fusion.smoothing import lower_envelope
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 NUM_BETAS = 10
@@ -119,7 +120,8 @@ class SyntheticScene:
                     jaw_pose=f32(self.jaw_pose), body_pose=f32(self.body_pose),
                     left_hand_pose=f32(self.left_hand_pose),
                     right_hand_pose=f32(self.right_hand_pose), transl=f32(self.transl),
-                    valid=np.asarray(self.valid, dtype=bool))
+                    valid=np.asarray(self.valid, dtype=bool),
+                    foot_contact=None if self.foot_contact is None else np.asarray(self.foot_contact, bool))
 
 
 def make_scene(num_people=4, num_views=4, num_frames=300, fps=30.0, seed=0, same_shape=False,
@@ -194,19 +196,6 @@ def _gaussian_smooth(x, sigma):
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
     k /= k.sum()
     padded = np.concatenate([np.repeat(x[:1], r), x, np.repeat(x[-1:], r)])
-    return np.convolve(padded, k, mode="valid")
-
-
-def _lower_envelope(x, radius):
-    """A smooth curve never above `x`: a sliding minimum over +-radius, then a Gaussian filter
-    truncated at that radius (each output averages minima of windows that all hold its sample)."""
-    if radius < 1 or len(x) < 2:
-        return x
-    padded = np.concatenate([np.repeat(x[:1], radius), x, np.repeat(x[-1:], radius)])
-    low = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).min(axis=-1)
-    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / (radius / 3.0)) ** 2)
-    k /= k.sum()
-    padded = np.concatenate([np.repeat(low[:1], radius), low, np.repeat(low[-1:], radius)])
     return np.convolve(padded, k, mode="valid")
 
 
@@ -350,12 +339,6 @@ def _footsteps(path, times, rest, ankle_height):
     return targets, yaws, contact
 
 
-def _yaw_matrix(yaw):
-    """World orientation of a body frame facing `yaw`: Rz(yaw + 90 deg) Rx(90 deg) (SMPL-X's
-    rest frame has +Y up, +Z forward; the world is Z up)."""
-    return axis_angle_to_matrix(_rz(yaw + np.pi / 2)) @ axis_angle_to_matrix(_rx(np.full(np.shape(yaw), np.pi / 2)))
-
-
 def _plant_legs(go, body, jaw, lh, rh, rest, path, times, ankle_height, fps):
     """transl (T, 3) and body pose with both legs solved by IK onto the footsteps; contact (T, 2).
 
@@ -373,10 +356,10 @@ def _plant_legs(go, body, jaw, lh, rh, rest, path, times, ankle_height, fps):
         reach = leg_reach(rest_t, f, 0.96)
         vertical = np.sqrt(np.clip(reach**2 - np.sum(horizontal**2, -1), 0.0, None))
         height = np.minimum(height, targets[f, :, 2] + vertical - hip_offset[:, f, 2])
-    pelvis_z = _lower_envelope(height, max(1, int(round(0.2 * fps))))
+    pelvis_z = lower_envelope(height, max(1, int(round(0.2 * fps))))
     transl = np.concatenate([path["xy"], pelvis_z[:, None]], -1) - pelvis
     for f in range(2):
-        rot = solve_leg(rot, rest_t, transl, f, targets[f], _yaw_matrix(yaws[f]))
+        rot = solve_leg(rot, rest_t, transl, f, targets[f], flat_foot_rotation(yaws[f]))
     return transl, matrix_to_axis_angle(rot[:, 1:22]), contact.T
 
 
@@ -436,7 +419,7 @@ def _smooth_noise(rng, times, shape, amplitude, max_freq):
 def _walk_pose(rng, path, times):
     """Axis-angle global_orient (T,3), body (T,21,3), jaw (T,3), hands (T,15,3) x2 for a walk.
 
-    global_orient = Rz(heading + 90 deg) Rx(90 deg) (see `_yaw_matrix`), then a small pelvis twist
+    global_orient = Rz(heading + 90 deg) Rx(90 deg) (see `body.ik.flat_foot_rotation`), then a small pelvis twist
     about body +Y. The legs here are only a starting point: `_plant_legs` solves them onto the
     footsteps. Arms swing against the legs, the spine counter-twists, the head nods.
     """

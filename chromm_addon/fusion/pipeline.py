@@ -3,7 +3,9 @@
 1. first scale estimate per detection (so association thresholds are in metres),
 2. cross-view association per timestep, 3. multi-view fusion per cluster,
 4. scale adjustment with the fused bodies (the paper's ratio), 5. gravity and floor alignment,
-6. tracking across time, 7. optional smoothing, 8. conversion to SMPL-X parameters.
+6. tracking across time, 7. temporal filtering of people and cameras (on by default; static
+cameras become one constant pose), 8. conversion to SMPL-X parameters, 9. foot contact and
+locking (on by default, `footlock.py`).
 Smoothing acts on the head-anchored trajectory and rotations before the conversion, so the
 exactness of `transl` (head joint at the fused head) holds for the smoothed take too.
 """
@@ -20,9 +22,10 @@ from .alignment import FloorOptions, fit_floor, foot_clearance
 from .association import AssociationOptions, associate
 from .body import RestSkeleton
 from .detections import gather_detections
+from .footlock import FootLockOptions, lock_feet
 from .fusion import FusionOptions, fuse_clusters
 from .scale import projected_head_pelvis, robust_mean_ratio, scale_ratios
-from .smoothing import smooth_rotations, smooth_values
+from .smoothing import FILTERS, camera_trajectories, filter_rotations, filter_values
 from .smplx_params import transl_from_head
 from .tracking import TrackingOptions, track
 
@@ -37,8 +40,21 @@ class FuseOptions:
     floor: FloorOptions = dataclasses.field(default_factory=FloorOptions)
     tracking: TrackingOptions = dataclasses.field(default_factory=TrackingOptions)
     scale_along_prediction: bool = True  # False: the paper's plain length ratio (see scale.py)
-    smooth: bool = False
-    smooth_window_s: float = 0.15  # half window of the smoothing filter
+    smooth: bool = True
+    smooth_filter: str = "quadratic"  # or "one_euro" (causal; see smoothing.py)
+    smooth_window_s: float = 0.35  # half window of the smoothing filter
+    one_euro_min_cutoff_hz: float = 1.0
+    one_euro_beta: float = 0.5
+    smooth_cameras: bool = True
+    camera_window_s: float = 0.5  # half window of the camera filter
+    static_camera_m: float = 0.03  # a camera within this of its mean centre ...
+    static_camera_deg: float = 0.5  # ... and this of its mean rotation is one constant pose
+    foot_lock: bool = True
+    foot: FootLockOptions = dataclasses.field(default_factory=FootLockOptions)
+
+
+def one_euro_args(opts):
+    return {"min_cutoff_hz": opts.one_euro_min_cutoff_hz, "beta": opts.one_euro_beta}
 
 
 def detection_scale_ratio(det, skeleton, along_prediction=True):
@@ -97,6 +113,8 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     `path` names the views file in error messages.
     """
     opts = options or FuseOptions()
+    if opts.smooth_filter not in FILTERS:
+        raise ChrommError(f"{path}: unknown smoothing filter {opts.smooth_filter!r} (one of {', '.join(FILTERS)})")
     check_cameras(views, path)
     skeleton = RestSkeleton(smplx_model)
     num_views, num_frames, fps = views.num_views, views.num_frames, views.fps
@@ -130,13 +148,19 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     c2w = np.asarray(views.cam_c2w, dtype=np.float64).copy()
     c2w[..., :3, :3] = floor.rotation @ c2w[..., :3, :3]
     c2w[..., :3, 3] = floor.apply(c2w[..., :3, 3] * scale)
+    static = np.zeros(num_views, dtype=bool)
+    if opts.smooth_cameras:
+        c2w, static = camera_trajectories(c2w, fps, opts.camera_window_s, opts.static_camera_m,
+                                          opts.static_camera_deg, opts.smooth_filter,
+                                          **one_euro_args(opts))
 
     def coverage(points, times):
         return views_seeing(points, times, views.cam_K, c2w, views.image_size)
 
     track_id = track(inst.time, head, inst.betas, fps, opts.tracking, root=pose[:, 0],
                      coverage=coverage)
-    take_arrays = _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts)
+    take_arrays = _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts,
+                                 smplx_model)
     if points is None:
         points_out = np.zeros((0, 3), np.float32)
         colors = np.zeros((0, 3), np.uint8)
@@ -153,7 +177,9 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     meta = make_meta(fps, views.meta["views"], NUM_BETAS, NUM_EXPRESSION, flat_hand_mean=True,
                      source={"kind": "fuse", "network": views.meta.get("model", "unknown"),
                              "scale": scale, "up": floor.up_source, "floor": floor.floor_source,
-                             "smoothed": bool(opts.smooth)})
+                             "smoothed": bool(opts.smooth), "filter": opts.smooth_filter,
+                             "static_views": [bool(x) for x in static],
+                             "foot_lock": bool(opts.foot_lock)})
     return Take(meta=meta, frame_times=np.arange(num_frames, dtype=np.float64) / fps,
                 image_size=np.asarray(views.image_size, dtype=np.int32),
                 cam_K=np.asarray(views.cam_K, dtype=np.float32), cam_c2w=c2w.astype(np.float32),
@@ -163,7 +189,7 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
                 **take_arrays)
 
 
-def _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts):
+def _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts, smplx_model=None):
     """Per-person (P, T) arrays of the take from the tracked instances."""
     num_people = int(track_id.max()) + 1 if len(track_id) and track_id.max() >= 0 else 0
     keep = track_id >= 0
@@ -184,13 +210,20 @@ def _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts):
     p_pose = pose[source] if num_people else np.zeros((0, num_frames, 55, 3, 3))
     p_expr = inst.expression[source] if num_people else np.zeros((0, num_frames, NUM_EXPRESSION))
     if opts.smooth and num_people:
-        half = max(1, int(round(opts.smooth_window_s * fps)))
+        args = (fps, opts.smooth_filter, opts.smooth_window_s)
+        kw = one_euro_args(opts)
         for p in range(num_people):
-            p_head[p] = smooth_values(p_head[p], valid[p], half)
-            p_pose[p] = smooth_rotations(p_pose[p], valid[p], half)
-            p_expr[p] = smooth_values(p_expr[p], valid[p], half)
+            p_head[p] = filter_values(p_head[p], valid[p], *args, **kw)
+            p_pose[p] = filter_rotations(p_pose[p], valid[p], *args, **kw)
+            p_expr[p] = filter_values(p_expr[p], valid[p], *args, **kw)
     rest = skeleton.joints(betas[:, None], p_expr)
     transl = transl_from_head(p_head, p_pose, rest)
+    contact = np.zeros((num_people, num_frames, 2), dtype=bool)
+    if opts.foot_lock and num_people:
+        clearance = np.array([foot_clearance(smplx_model, b) for b in betas])
+        p_pose, locked, contact = lock_feet(p_pose, rest, transl, valid, clearance, fps, opts.foot)
+        p_head = p_head + (locked - transl)  # the root may come down; the head with it
+        transl = locked
     aa = matrix_to_axis_angle(p_pose)
     f32 = np.float32
     return dict(person_ids=np.arange(num_people, dtype=np.int32), betas=betas.astype(f32),
@@ -198,4 +231,4 @@ def _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts):
                 body_pose=aa[:, :, 1:22].astype(f32), jaw_pose=aa[:, :, 22].astype(f32),
                 left_hand_pose=aa[:, :, 25:40].astype(f32),
                 right_hand_pose=aa[:, :, 40:55].astype(f32), transl=transl.astype(f32),
-                valid=valid, head=p_head)
+                valid=valid, head=p_head, foot_contact=contact)
