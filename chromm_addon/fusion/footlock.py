@@ -232,18 +232,22 @@ def _lift_above_floor(rot, rest, transl, valid, heights, soft_m=0.005):
     return rot
 
 
-def lock_feet(rot, rest, transl, valid, clearance, fps, opts=None):
+def lock_feet(rot, rest, transl, valid, clearance, fps, opts=None, speed_scale=None):
     """Foot contact and locking for every person.
 
     rot (P, T, 55, 3, 3), rest (P, T, 55, 3), transl (P, T, 3), valid (P, T), clearance (P,)
-    height of the lowest foot joint above the sole. Returns (rot, transl, contact (P, T, 2))."""
+    height of the lowest foot joint above the sole; speed_scale (P,) or None multiplies the
+    contact speeds (noisier people). Returns (rot, transl, contact (P, T, 2))."""
     opts = opts or FootLockOptions()
     rot, transl = np.array(rot, dtype=np.float64), np.array(transl, dtype=np.float64)
     contact = np.zeros(valid.shape + (2,), dtype=bool)
     for p in range(len(rot)):
         _, pos = forward_kinematics(rot[p], rest[p])
         joints = pos + transl[p][:, None]
-        contact[p] = detect_contact(joints, valid[p], rest[p], clearance[p], fps, opts)
+        scale = 1.0 if speed_scale is None else float(speed_scale[p])
+        person_opts = dataclasses.replace(opts, contact_speed_mps=opts.contact_speed_mps * scale,
+                                          release_speed_mps=opts.release_speed_mps * scale)
+        contact[p] = detect_contact(joints, valid[p], rest[p], clearance[p], fps, person_opts)
         rot[p], transl[p] = lock_person(rot[p], rest[p], transl[p], valid[p], contact[p],
                                         clearance[p], fps, opts)
     return rot, transl, contact

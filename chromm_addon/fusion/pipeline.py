@@ -43,6 +43,8 @@ class FuseOptions:
     smooth: bool = True
     smooth_filter: str = "quadratic"  # or "one_euro" (causal; see smoothing.py)
     smooth_window_s: float = 0.35  # half window of the smoothing filter
+    smooth_adaptive: bool = True  # wider window (and contact speeds) for noisier people
+    smooth_reference_noise_m: float = 0.02  # head noise the window above is meant for
     one_euro_min_cutoff_hz: float = 1.0
     one_euro_beta: float = 0.5
     smooth_cameras: bool = True
@@ -51,6 +53,17 @@ class FuseOptions:
     static_camera_deg: float = 0.5  # ... and this of its mean rotation is one constant pose
     foot_lock: bool = True
     foot: FootLockOptions = dataclasses.field(default_factory=FootLockOptions)
+
+
+def noise_strength(head, valid, reference_m, most=2.0):
+    """How much noisier than `reference_m` a head track is (1 .. `most`): its per-frame noise
+    from the third differences (white noise of sigma s gives sqrt(20) s; a walk's own third
+    difference is a few millimetres at 30 fps), median over the track."""
+    ok = valid[3:] & valid[2:-1] & valid[1:-2] & valid[:-3]
+    if ok.sum() < 10:
+        return 1.0
+    d3 = np.linalg.norm(np.diff(head, 3, axis=0), axis=-1)[ok]
+    return float(np.clip(np.median(d3) / np.sqrt(20.0) / reference_m, 1.0, most))
 
 
 def one_euro_args(opts):
@@ -209,10 +222,14 @@ def _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts, 
     p_head = head[source] if num_people else np.zeros((0, num_frames, 3))
     p_pose = pose[source] if num_people else np.zeros((0, num_frames, 55, 3, 3))
     p_expr = inst.expression[source] if num_people else np.zeros((0, num_frames, NUM_EXPRESSION))
+    strength = np.ones(num_people)
     if opts.smooth and num_people:
-        args = (fps, opts.smooth_filter, opts.smooth_window_s)
         kw = one_euro_args(opts)
+        if opts.smooth_adaptive:
+            strength = np.array([noise_strength(p_head[p], valid[p], opts.smooth_reference_noise_m)
+                                 for p in range(num_people)])
         for p in range(num_people):
+            args = (fps, opts.smooth_filter, opts.smooth_window_s * strength[p] ** 0.8)
             p_head[p] = filter_values(p_head[p], valid[p], *args, **kw)
             p_pose[p] = filter_rotations(p_pose[p], valid[p], *args, **kw)
             p_expr[p] = filter_values(p_expr[p], valid[p], *args, **kw)
@@ -221,7 +238,8 @@ def _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts, 
     contact = np.zeros((num_people, num_frames, 2), dtype=bool)
     if opts.foot_lock and num_people:
         clearance = np.array([foot_clearance(smplx_model, b) for b in betas])
-        p_pose, locked, contact = lock_feet(p_pose, rest, transl, valid, clearance, fps, opts.foot)
+        p_pose, locked, contact = lock_feet(p_pose, rest, transl, valid, clearance, fps, opts.foot,
+                                            speed_scale=np.sqrt(strength))
         p_head = p_head + (locked - transl)  # the root may come down; the head with it
         transl = locked
     aa = matrix_to_axis_angle(p_pose)
