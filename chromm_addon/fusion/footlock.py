@@ -31,22 +31,10 @@ import numpy as np
 from ..body.ik import LEGS, flat_foot_rotation, leg_reach, solve_leg
 from ..body.lbs import forward_kinematics
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from ..options import FootLockOptions
 from .smoothing import lower_envelope, segments
 
 LEG_JOINTS = tuple(j for leg in LEGS for j in leg[:3])
-
-
-@dataclasses.dataclass
-class FootLockOptions:
-    contact_height_m: float = 0.06
-    release_height_m: float = 0.10
-    contact_speed_mps: float = 0.6
-    release_speed_mps: float = 1.0
-    min_contact_s: float = 0.1
-    min_break_s: float = 0.1
-    speed_baseline_s: float = 0.1  # speed over +-this, not frame to frame (noise)
-    blend_s: float = 0.25
-    reach_fraction: float = 0.98
 
 
 def _steps(seconds, fps):

@@ -10,49 +10,25 @@ Smoothing acts on the head-anchored trajectory and rotations before the conversi
 exactness of `transl` (head joint at the fused head) holds for the smoothed take too.
 """
 
-import dataclasses
-
 import numpy as np
 
 from ..errors import ChrommError
 from ..geometry.camera import views_seeing
 from ..geometry.rotations import matrix_to_axis_angle
 from ..io.take import Take, make_meta
-from .alignment import FloorOptions, fit_floor, foot_clearance
-from .association import AssociationOptions, associate
+from ..options import FuseOptions, to_dict
+from .alignment import fit_floor, foot_clearance
+from .association import associate
 from .body import RestSkeleton
 from .detections import gather_detections
-from .footlock import FootLockOptions, lock_feet
-from .fusion import FusionOptions, fuse_clusters
+from .footlock import lock_feet
+from .fusion import fuse_clusters
 from .scale import projected_head_pelvis, robust_mean_ratio, scale_ratios
 from .smoothing import FILTERS, camera_trajectories, filter_rotations, filter_values
 from .smplx_params import transl_from_head
-from .tracking import TrackingOptions, track
+from .tracking import track
 
 NUM_BETAS = NUM_EXPRESSION = 10
-
-
-@dataclasses.dataclass
-class FuseOptions:
-    min_score: float = 0.3
-    association: AssociationOptions = dataclasses.field(default_factory=AssociationOptions)
-    fusion: FusionOptions = dataclasses.field(default_factory=FusionOptions)
-    floor: FloorOptions = dataclasses.field(default_factory=FloorOptions)
-    tracking: TrackingOptions = dataclasses.field(default_factory=TrackingOptions)
-    scale_along_prediction: bool = True  # False: the paper's plain length ratio (see scale.py)
-    smooth: bool = True
-    smooth_filter: str = "quadratic"  # or "one_euro" (causal; see smoothing.py)
-    smooth_window_s: float = 0.35  # half window of the smoothing filter
-    smooth_adaptive: bool = True  # wider window (and contact speeds) for noisier people
-    smooth_reference_noise_m: float = 0.02  # head noise the window above is meant for
-    one_euro_min_cutoff_hz: float = 1.0
-    one_euro_beta: float = 0.5
-    smooth_cameras: bool = True
-    camera_window_s: float = 0.5  # half window of the camera filter
-    static_camera_m: float = 0.03  # a camera within this of its mean centre ...
-    static_camera_deg: float = 0.5  # ... and this of its mean rotation is one constant pose
-    foot_lock: bool = True
-    foot: FootLockOptions = dataclasses.field(default_factory=FootLockOptions)
 
 
 def noise_strength(head, valid, reference_m, most=2.0):
@@ -192,7 +168,8 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
                              "scale": scale, "up": floor.up_source, "floor": floor.floor_source,
                              "smoothed": bool(opts.smooth), "filter": opts.smooth_filter,
                              "static_views": [bool(x) for x in static],
-                             "foot_lock": bool(opts.foot_lock)})
+                             "foot_lock": bool(opts.foot_lock)},
+                     options={"fuse": to_dict(opts)})
     return Take(meta=meta, frame_times=np.arange(num_frames, dtype=np.float64) / fps,
                 image_size=np.asarray(views.image_size, dtype=np.int32),
                 cam_K=np.asarray(views.cam_K, dtype=np.float32), cam_c2w=c2w.astype(np.float32),
