@@ -163,6 +163,9 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     det_person = np.full(views.num_detections, -1, dtype=np.int32)
     if len(det):
         det_person[det.index] = track_id[labels]
+    num_people = len(take_arrays["person_ids"])
+    seen_by = np.unique(np.stack([det_person, np.asarray(views.det_view)], -1)[det_person >= 0], axis=0)
+    person_views = np.bincount(seen_by[:, 0], minlength=num_people).astype(np.int32)
     meta = make_meta(fps, views.meta["views"], NUM_BETAS, NUM_EXPRESSION, flat_hand_mean=True,
                      source={"kind": "fuse", "network": views.meta.get("model", "unknown"),
                              "scale": scale, "up": floor.up_source, "floor": floor.floor_source,
@@ -175,7 +178,8 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
                 cam_K=np.asarray(views.cam_K, dtype=np.float32), cam_c2w=c2w.astype(np.float32),
                 points=points_out, colors=colors,
                 extra={"det_person": det_person, "world_from_network": world_from_network,
-                       "person_head": take_arrays.pop("head").astype(np.float32)},
+                       "person_head": take_arrays.pop("head").astype(np.float32),
+                       "person_views": person_views},
                 **take_arrays)
 
 
