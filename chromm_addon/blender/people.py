@@ -13,6 +13,7 @@ import bpy
 import numpy as np
 
 from ..body.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, approximate_rest_joints
+from ..fusion.person_map import people_summary
 from ..geometry.rotations import (axis_angle_to_matrix, axis_angle_to_quaternion, make_sign_continuous,
                                   matrix_to_quaternion)
 from .animation import CONSTANT, Channel, animate, constant_steps, vector_channels
@@ -20,6 +21,7 @@ from .animation import CONSTANT, Channel, animate, constant_steps, vector_channe
 UPRIGHT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rotation +90 deg about X
 UPRIGHT_INVERSE_QUAT = matrix_to_quaternion(UPRIGHT.T)
 PERSON_PROP = "chromm_person"
+NAME_PROP, FRAMES_PROP, VIEWS_PROP = "chromm_name", "chromm_frames", "chromm_views"
 SLIDER_LIMIT = 10.0  # Blender's widest shape-key slider range
 
 
@@ -69,11 +71,14 @@ def build_people(build, take, model, frames, pose_correctives=False):
     people = []
     ids = [int(i) for i in take.person_ids]
     rests = [person_rest_joints(model, take.betas[p]) for p in range(len(ids))]
-    names = [f"{build.collection.name}.person{pid}" for pid in ids]
+    summary = people_summary(take)  # names of the take's person map, colours, frames and views seen
+    names = [f"{build.collection.name}.{person}" for _, person, *_ in summary]
     armatures = build_armatures(build, names, rests)
     for p, pid in enumerate(ids):
         rest, name, arm_obj = rests[p], names[p], armatures[p]
         arm_obj[PERSON_PROP] = pid
+        _, arm_obj[NAME_PROP], colour, arm_obj[FRAMES_PROP], arm_obj[VIEWS_PROP] = summary[p]
+        arm_obj.color = (*colour, 1.0)
         quat, location = pose_channels(take, p, rest, hands_mean)
         hide_frames, hidden = constant_steps(frames, ~np.asarray(take.valid[p]))
         hide = [Channel(path, 0, hidden.astype(np.float32), "Visibility", CONSTANT, hide_frames)
@@ -90,6 +95,7 @@ def build_people(build, take, model, frames, pose_correctives=False):
                 template = _template_mesh(build, model, take, pose_correctives)
             mesh_obj = _skinned_mesh(build, f"{name}.body", template, model, arm_obj, take, p)
             mesh_obj[PERSON_PROP] = pid
+            mesh_obj.color = (*summary[p][2], 1.0)
             build.tag(animate(mesh_obj, f"{name}.body.visibility", frames, hide))
             _show_first_frame(mesh_obj, hidden)
             key_channels = [Channel(f'key_blocks["Exp{k:03d}"].value', 0, take.expression[p][:, k])
