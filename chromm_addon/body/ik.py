@@ -18,6 +18,12 @@ from .lbs import forward_kinematics
 # hip, knee, ankle, foot joint indices per side
 LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
 LEFT, RIGHT = 0, 1
+LEG_CHAIN = (0, 1, 2, 4, 5, 7, 8, 10, 11)  # pelvis and both legs: what the solve needs
+
+
+def leg_kinematics(rot, rest):
+    """`forward_kinematics` of the pelvis and legs only (other joints zero)."""
+    return forward_kinematics(rot, rest, joints=LEG_CHAIN)
 
 
 def _rx(theta):
@@ -67,7 +73,7 @@ def leg_reach(rest, side, fraction=1.0):
 
 def hip_positions(rot, rest, transl):
     """(..., 2, 3) world hip positions (left, right) of posed bodies."""
-    _, pos = forward_kinematics(rot, rest)
+    _, pos = leg_kinematics(rot, rest)
     return pos[..., [LEGS[0][0], LEGS[1][0]], :] + np.asarray(transl)[..., None, :]
 
 
@@ -80,7 +86,7 @@ def solve_leg(rot, rest, transl, side, ankle_target, foot_rot):
     hip, knee, ankle, _ = LEGS[side]
     rot = np.array(rot, dtype=np.float64)
     rest = np.broadcast_to(rest, rot.shape[:-2] + (3,))
-    g_rot, g_pos = forward_kinematics(rot, rest)
+    g_rot, g_pos = leg_kinematics(rot, rest)
     hip_world = g_pos[..., hip, :] + np.asarray(transl, dtype=np.float64)
     parent_rot = g_rot[..., 0, :, :]  # the hips' parent is the pelvis
 

@@ -28,8 +28,7 @@ import dataclasses
 
 import numpy as np
 
-from ..body.ik import LEGS, flat_foot_rotation, leg_reach, solve_leg
-from ..body.lbs import forward_kinematics
+from ..body.ik import LEGS, flat_foot_rotation, leg_kinematics, leg_reach, solve_leg
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ..options import FootLockOptions
 from .smoothing import lower_envelope, segments
@@ -143,7 +142,7 @@ def lock_person(rot, rest, transl, valid, contact, clearance, fps, opts):
     T = len(rot)
     if T == 0:
         return rot, transl
-    g_rot, g_pos = forward_kinematics(rot, rest)
+    g_rot, g_pos = leg_kinematics(rot, rest)
     heights = flat_heights(rest, clearance)
     blend = _steps(opts.blend_s, fps)
     targets = np.zeros((2, T, 3))
@@ -206,7 +205,7 @@ def _lift_above_floor(rot, rest, transl, valid, heights, soft_m=0.005):
     (ankle target raised by the dip, foot orientation kept), blended in over `soft_m` of dip."""
     for s in (0, 1):
         _, _, ankle, foot = LEGS[s]
-        g_rot, g_pos = forward_kinematics(rot, rest)
+        g_rot, g_pos = leg_kinematics(rot, rest)
         pos = g_pos + transl[:, None]
         dip = np.maximum(heights[:, s, 0] - pos[:, ankle, 2], heights[:, s, 1] - pos[:, foot, 2])
         todo = (dip > 0) & valid
@@ -230,7 +229,7 @@ def lock_feet(rot, rest, transl, valid, clearance, fps, opts=None, speed_scale=N
     rot, transl = np.array(rot, dtype=np.float64), np.array(transl, dtype=np.float64)
     contact = np.zeros(valid.shape + (2,), dtype=bool)
     for p in range(len(rot)):
-        _, pos = forward_kinematics(rot[p], rest[p])
+        _, pos = leg_kinematics(rot[p], rest[p])
         joints = pos + transl[p][:, None]
         scale = 1.0 if speed_scale is None else float(speed_scale[p])
         person_opts = dataclasses.replace(opts, contact_speed_mps=opts.contact_speed_mps * scale,
