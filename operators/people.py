@@ -57,29 +57,32 @@ class CHROMM_OT_person_rename(_PeopleOperator, bpy.types.Operator):
         return self.run(context, rename=(self.person, self.name))
 
 
-class CHROMM_OT_person_swap(_PeopleOperator, bpy.types.Operator):
+class _TwoPeople(_PeopleOperator):
+    person: bpy.props.IntProperty(name="Person")
+    other: bpy.props.IntProperty(name="Other person")
+
+    def execute(self, context):
+        return self.run(context, edit=self.edit(context))
+
+
+class CHROMM_OT_person_swap(_TwoPeople, bpy.types.Operator):
     """Swap two people's identities from the current frame on (fixes an identity switch)"""
 
     bl_idname = "chromm.person_swap"
     bl_label = "Swap From Here"
-    person: bpy.props.IntProperty(name="Person")
-    other: bpy.props.IntProperty(name="With")
 
-    def execute(self, context):
-        return self.run(context, edit={"op": "swap", "a": self.person, "b": self.other,
-                                       "frame": _timestep(context)})
+    def edit(self, context):
+        return {"op": "swap", "a": self.person, "b": self.other, "frame": _timestep(context)}
 
 
-class CHROMM_OT_person_merge(_PeopleOperator, bpy.types.Operator):
-    """Merge another person into this one (one person tracked as two)"""
+class CHROMM_OT_person_merge(_TwoPeople, bpy.types.Operator):
+    """Merge the other person into this one (one person tracked as two)"""
 
     bl_idname = "chromm.person_merge"
     bl_label = "Merge Into"
-    person: bpy.props.IntProperty(name="Keep")
-    other: bpy.props.IntProperty(name="Merge")
 
-    def execute(self, context):
-        return self.run(context, edit={"op": "merge", "keep": self.person, "other": self.other})
+    def edit(self, context):
+        return {"op": "merge", "keep": self.person, "other": self.other}
 
 
 class CHROMM_OT_person_split(_PeopleOperator, bpy.types.Operator):

@@ -99,13 +99,18 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
             layout.label(text=message, icon="ERROR" if "failed" in message else "INFO")
 
 
-class VIEW3D_PT_chromm_result(_SidebarPanel, bpy.types.Panel):
-    bl_label = "Result"
+class _ResultPanel(_SidebarPanel):
+    """A sub-panel shown once there is a result."""
+
     bl_parent_id = "VIEW3D_PT_chromm_reconstruct"
 
     @classmethod
     def poll(cls, context):
         return context.scene.chromm.last_take is not None
+
+
+class VIEW3D_PT_chromm_result(_ResultPanel, bpy.types.Panel):
+    bl_label = "Result"
 
     def draw(self, context):
         from ..chromm_addon.blender.render_setup import take_cameras
@@ -123,13 +128,8 @@ class VIEW3D_PT_chromm_result(_SidebarPanel, bpy.types.Panel):
             row.operator("chromm.add_cut", text="", icon="MARKER_HLT").view = cam["chromm_view"]
 
 
-class VIEW3D_PT_chromm_people(_SidebarPanel, bpy.types.Panel):
+class VIEW3D_PT_chromm_people(_ResultPanel, bpy.types.Panel):
     bl_label = "People"
-    bl_parent_id = "VIEW3D_PT_chromm_reconstruct"
-
-    @classmethod
-    def poll(cls, context):
-        return context.scene.chromm.last_take is not None
 
     def draw(self, context):
         from ..chromm_addon.blender.people_edits import take_people
