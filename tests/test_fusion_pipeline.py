@@ -139,3 +139,22 @@ def _subset(views, keep):
             kw[key] = kw[key][keep]
     kw["extra"] = dict(views.extra, gt_det_person=views.extra["gt_det_person"][keep])
     return Views(**kw)
+
+
+def test_cache_reruns_only_the_late_steps_with_the_same_result():
+    from chromm_addon.options import FootLockOptions
+
+    scene = make_scene(num_people=2, num_views=3, num_frames=40, seed=13)
+    views = simulate_views(scene, "realistic", seed=13)
+    cache = {}
+    first = fuse_views(views, cache=cache)
+    stage = cache["stage"]
+    late = FuseOptions(smooth_window_s=0.6, foot=FootLockOptions(blend_s=0.1))
+    cached = fuse_views(views, options=late, cache=cache)
+    assert cache["stage"] is stage  # steps 0-6 not run again
+    fresh = fuse_views(views, options=late)
+    for key in ("transl", "body_pose", "global_orient", "valid", "foot_contact", "cam_c2w"):
+        np.testing.assert_array_equal(getattr(cached, key), getattr(fresh, key))
+    np.testing.assert_array_equal(first.extra["det_person"], cached.extra["det_person"])
+    fuse_views(views, options=FuseOptions(min_score=0.5), cache=cache)
+    assert cache["stage"] is not stage  # an early option: everything again

@@ -69,24 +69,43 @@ def edit_people(scene, collection, edit=None, rename=None, smplx_path=None):
     return _rebuild(scene, collection, path, smplx_path)
 
 
+_SESSION = {}  # the last refined views file: its views, model and the fusion's cache
+
+
+def _session(views_path, smplx_path):
+    """Views, model and fusion cache of a views file, kept while the file and model are the same."""
+    import os
+
+    from ..body.model_file import load_smplx_model, resolve_model_path
+    from ..io.views import read_views
+
+    model_path = resolve_model_path(smplx_path)
+    key = (os.path.abspath(views_path), os.path.getmtime(views_path), model_path)
+    if _SESSION.get("key") != key:
+        _SESSION.clear()
+        _SESSION.update(key=key, views=read_views(views_path), fuse={},
+                        model=load_smplx_model(model_path) if model_path else None)
+    return _SESSION
+
+
 def refine(scene, collection, fuse_options, smplx_path=None):
     """Re-fuse the take's views file with `fuse_options`, apply its person map, rebuild in place.
 
-    Returns (new collection, summary, problems: one line per person-map edit or name that no
-    longer applies)."""
-    from ..body.model_file import load_smplx_model, resolve_model_path
+    Only the steps whose options changed run again when the same views file was refined before
+    in this session (`fuse_views`' cache). Returns (new collection, summary, problems: one line
+    per person-map edit or name that no longer applies)."""
+    import os
+
     from ..fusion.pipeline import fuse_views
-    from ..io.views import read_views
 
     path = _take_path(collection)
     views_path = collection.get(VIEWS_PATH_PROP)
-    if not views_path:
-        raise ChrommError(f"{collection.name}: no views file is known for this take, so it cannot be refined")
+    if not views_path or not os.path.isfile(views_path):
+        raise ChrommError(f"{views_path or collection.name}: no views file for this take, so it cannot be refined")
     old = read_take(path)
-    views = read_views(views_path)
-    model_path = resolve_model_path(smplx_path)
-    model = load_smplx_model(model_path) if model_path else None
-    take = fuse_views(views, model, fuse_options, path=views_path)
+    session = _session(views_path, smplx_path)
+    views = session["views"]
+    take = fuse_views(views, session["model"], fuse_options, path=views_path, cache=session["fuse"])
     for key in ("sources", "name"):
         if key in old.meta:
             take.meta[key] = old.meta[key]

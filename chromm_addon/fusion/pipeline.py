@@ -10,6 +10,9 @@ Smoothing acts on the head-anchored trajectory and rotations before the conversi
 exactness of `transl` (head joint at the fused head) holds for the smoothed take too.
 """
 
+import json
+import types
+
 import numpy as np
 
 from ..errors import ChrommError
@@ -96,17 +99,39 @@ def check_cameras(views, path="<views>"):
         raise ChrommError(f"{path}: 'cam_c2w' rotations are not rotation matrices")
 
 
-def fuse_views(views, smplx_model=None, options=None, path="<views>"):
+# Options of the steps after tracking (filtering, foot locking): changing only these re-runs
+# only those steps when `fuse_views` is given a cache (Refine).
+LATE_OPTIONS = ("smooth", "smooth_filter", "smooth_window_s", "smooth_adaptive", "smooth_reference_noise_m",
+                "one_euro_min_cutoff_hz", "one_euro_beta", "smooth_cameras", "camera_window_s",
+                "static_camera_m", "static_camera_deg", "foot_lock", "foot")
+
+
+def fuse_views(views, smplx_model=None, options=None, path="<views>", cache=None):
     """Views (contract 3) -> Take (contract 1). `smplx_model` an SmplxModel or None.
 
-    `path` names the views file in error messages.
+    `path` names the views file in error messages. `cache`: a dict kept by the caller between
+    calls on the same views and model (Refine); when only `LATE_OPTIONS` changed, steps 0-6 are
+    taken from it instead of run again (same result, the tests check).
     """
     opts = options or FuseOptions()
     if opts.smooth_filter not in FILTERS:
         raise ChrommError(f"{path}: unknown smoothing filter {opts.smooth_filter!r} (one of {', '.join(FILTERS)})")
     check_cameras(views, path)
+    key = json.dumps({k: v for k, v in to_dict(opts).items() if k not in LATE_OPTIONS}, sort_keys=True)
+    if cache is not None and cache.get("key") == key:
+        stage = cache["stage"]
+    else:
+        stage = _fuse_and_track(views, smplx_model, opts)
+        if cache is not None:
+            cache.clear()
+            cache.update(key=key, stage=stage)
+    return _finish(views, smplx_model, opts, stage)
+
+
+def _fuse_and_track(views, smplx_model, opts):
+    """Steps 0-6: detections to tracked, fused bodies in the aligned world."""
     skeleton = RestSkeleton(smplx_model)
-    num_views, num_frames, fps = views.num_views, views.num_frames, views.fps
+    num_views, fps = views.num_views, views.fps
     det = gather_detections(views, opts.min_score)
 
     scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction) if len(det) else 1.0
@@ -137,32 +162,42 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     c2w = np.asarray(views.cam_c2w, dtype=np.float64).copy()
     c2w[..., :3, :3] = floor.rotation @ c2w[..., :3, :3]
     c2w[..., :3, 3] = floor.apply(c2w[..., :3, 3] * scale)
-    static = np.zeros(num_views, dtype=bool)
-    if opts.smooth_cameras:
-        c2w, static = camera_trajectories(c2w, fps, opts.camera_window_s, opts.static_camera_m,
-                                          opts.static_camera_deg, opts.smooth_filter,
-                                          **one_euro_args(opts))
 
     def coverage(points, times):
         return views_seeing(points, times, views.cam_K, c2w, views.image_size)
 
     track_id = track(inst.time, head, inst.betas, fps, opts.tracking, root=pose[:, 0],
                      coverage=coverage)
-    take_arrays = _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts,
-                                 smplx_model)
-    if points is None:
+    det_person = np.full(views.num_detections, -1, dtype=np.int32)
+    if len(det):
+        det_person[det.index] = track_id[labels]
+    return types.SimpleNamespace(skeleton=skeleton, scale=scale, floor=floor, inst=inst, head=head,
+                                 pose=pose, c2w=c2w, points=points, track_id=track_id,
+                                 det_person=det_person)
+
+
+def _finish(views, smplx_model, opts, stage):
+    """Steps 7-9 and the take: filtering, SMPL-X parameters, foot locking."""
+    num_views, num_frames, fps = views.num_views, views.num_frames, views.fps
+    floor, scale, det_person = stage.floor, stage.scale, stage.det_person
+    c2w = stage.c2w
+    static = np.zeros(num_views, dtype=bool)
+    if opts.smooth_cameras:
+        c2w, static = camera_trajectories(c2w, fps, opts.camera_window_s, opts.static_camera_m,
+                                          opts.static_camera_deg, opts.smooth_filter,
+                                          **one_euro_args(opts))
+    take_arrays = _people_arrays(stage.track_id, stage.inst, stage.head, stage.pose, num_frames, fps,
+                                 stage.skeleton, opts, smplx_model)
+    if stage.points is None:
         points_out = np.zeros((0, 3), np.float32)
         colors = np.zeros((0, 3), np.uint8)
     else:
-        points_out = floor.apply(points).astype(np.float32)
+        points_out = floor.apply(stage.points).astype(np.float32)
         colors = np.asarray(views.colors, dtype=np.uint8)
 
     world_from_network = np.eye(4)
     world_from_network[:3, :3] = scale * floor.rotation
     world_from_network[:3, 3] = floor.translation
-    det_person = np.full(views.num_detections, -1, dtype=np.int32)
-    if len(det):
-        det_person[det.index] = track_id[labels]
     num_people = len(take_arrays["person_ids"])
     seen_by = np.unique(np.stack([det_person, np.asarray(views.det_view)], -1)[det_person >= 0], axis=0)
     person_views = np.bincount(seen_by[:, 0], minlength=num_people).astype(np.int32)
@@ -177,7 +212,7 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
                 image_size=np.asarray(views.image_size, dtype=np.int32),
                 cam_K=np.asarray(views.cam_K, dtype=np.float32), cam_c2w=c2w.astype(np.float32),
                 points=points_out, colors=colors,
-                extra={"det_person": det_person, "world_from_network": world_from_network,
+                extra={"det_person": det_person.copy(), "world_from_network": world_from_network,
                        "person_head": take_arrays.pop("head").astype(np.float32),
                        "person_views": person_views},
                 **take_arrays)
