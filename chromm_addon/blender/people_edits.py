@@ -12,7 +12,8 @@ from ..errors import ChrommError
 from ..fusion.person_map import apply_edit, apply_person_map, check_person_map
 from ..io.take import read_take, write_take
 from .people import FRAMES_PROP, NAME_PROP, PERSON_PROP, VIEWS_PROP
-from .results import TAKE_PATH_PROP, VIEWS_PATH_PROP, apply_take, collection_sources
+from .render_setup import collection_sources
+from .results import TAKE_PATH_PROP, VIEWS_PATH_PROP, apply_take
 
 
 def take_people(collection):

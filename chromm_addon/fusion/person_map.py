@@ -23,6 +23,7 @@ why, and leaves the take as it was: nothing is half-applied. Names follow ids; a
 that does not exist, or a name given twice, is reported and left out.
 """
 
+import colorsys
 import copy
 
 import numpy as np
@@ -32,8 +33,6 @@ from ..errors import ChrommError
 OPS = {"swap": ("a", "b", "frame"), "merge": ("keep", "other"), "split": ("person", "frame"),
        "delete": ("person",)}
 PERSON_EXTRA = ("person_head",)  # (P, T, ...) arrays of the take's extra that follow the people
-PALETTE = ((0.90, 0.30, 0.25), (0.25, 0.55, 0.90), (0.30, 0.75, 0.35), (0.95, 0.70, 0.20),
-           (0.65, 0.40, 0.85), (0.20, 0.80, 0.80), (0.90, 0.45, 0.70), (0.55, 0.55, 0.55))
 
 
 def empty_person_map():
@@ -41,8 +40,10 @@ def empty_person_map():
 
 
 def person_colour(person_id):
-    """(r, g, b) of a person's id, the same in every panel and build."""
-    return PALETTE[int(person_id) % len(PALETTE)]
+    """A distinct sRGB colour (r, g, b in 0..1) of a person id, the same in every panel, build and
+    overlay, and after other people are deleted: golden-ratio hues."""
+    hue = (0.58 + 0.618034 * int(person_id)) % 1.0
+    return colorsys.hsv_to_rgb(hue, 0.65, 0.95)
 
 
 def check_person_map(data, source="person map"):
