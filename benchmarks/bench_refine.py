@@ -23,7 +23,7 @@ def main(argv=None):
     parser.add_argument("--people", type=int, default=4)
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz (default: armatures only)")
+    parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz (default: none, mannequin bodies)")
     args = parser.parse_args(argv)
 
     import bpy
@@ -49,7 +49,7 @@ def main(argv=None):
         collection, _ = people_edits.edit_people(bpy.context.scene, collection,
                                                  edit={"op": "delete", "person": args.people - 1})
         print(f"{args.people} people, {args.views} views, {args.frames} timesteps, "
-              f"{views.num_detections} detections; {'model ' + args.smplx if args.smplx else 'armatures only'}")
+              f"{views.num_detections} detections; {'model ' + args.smplx if args.smplx else 'no model file (mannequin bodies)'}")
         print("| repeat | Refine wall s | Refine CPU s |")
         print("|---|---|---|")
         for r in range(args.repeats):
