@@ -10,8 +10,6 @@ body's rotation away from its upright rest) and the translation that puts the pe
 smplx forward pass puts it.
 """
 
-import colorsys
-
 import bpy
 import numpy as np
 
