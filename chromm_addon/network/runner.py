@@ -53,6 +53,8 @@ def _build_with_weights(builder, preset, sources, kind, device):
     if _has_non_persistent_buffers(module):
         with torch.device(device):
             module = builder(preset)
+    if w.lacks_optional_part(kind, [k for _, _, part in sources for k in part]):
+        module.disable_multimodal()    # a Pi3X file without the conditioning branch
     expected = w.module_shapes(module)
     state = {}
     for path, prefix, part in sources:     # shape errors name the file the key came from
