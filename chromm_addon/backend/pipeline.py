@@ -39,6 +39,8 @@ class ReconstructOptions:
     smplx: str = None
     tiny_network: bool = False
     seed: int = 0
+    cameras: object = None        # known cameras: calibration file path(s) or a camera document (dict)
+    refloor: bool = False         # with known poses: still rescale by the people and align the floor
 
 
 @dataclasses.dataclass
@@ -51,6 +53,7 @@ class Stats:
     window_calls: list = dataclasses.field(default_factory=list)  # timesteps per network call
     seconds: dict = dataclasses.field(default_factory=dict)       # per stage
     detections: int = 0
+    notes: list = dataclasses.field(default_factory=list)          # what was assumed (known cameras)
 
 
 def check_device(device):
@@ -157,8 +160,9 @@ class WindowBuffer:
 class WindowedReconstruction:
     """Runs the network over the sampled timesteps in overlapping windows and merges them."""
 
-    def __init__(self, runner, clips, fps, size, progress, total, stats):
+    def __init__(self, runner, clips, fps, size, progress, total, stats, rig=None):
         self.runner, self.clips, self.fps = runner, clips, fps
+        self.known = {"cameras": rig.cameras} if rig is not None else {}
         self.names = [c.name for c in clips]
         self.size, self.overlap = size, plan_overlap(size)
         self.buffer = WindowBuffer(clips, size)
@@ -186,7 +190,7 @@ class WindowedReconstruction:
             m = min(self.buffer.count, self.size)
             t0 = time.perf_counter()
             try:
-                views = self.runner.run_window(self.buffer.window(m), self.names, self.fps)
+                views = self.runner.run_window(self.buffer.window(m), self.names, self.fps, **self.known)
             except Exception as exc:
                 if not _is_out_of_memory(exc):
                     raise
@@ -227,24 +231,33 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     t0 = time.perf_counter()
     clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
     timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
+    from .known_cameras import apply_to_views, prepare
+    from .undistort import undistort_frames
+
+    rig = prepare(options.cameras, clips)
+    if rig is not None:
+        stats.notes.extend(rig.notes)
     stats.seconds["open"] = time.perf_counter() - t0
     progress("open", len(clips), len(clips))
     check()
     runner = runner or load_runner(options)
     size = choose_window(runner, clips, timeline.count, options.window)
-    work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats)
+    work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats, rig)
+    undistorters = rig.undistorters if rig is not None else []
     progress("network", 0, timeline.count)
     decode = 0.0
     frames_iter = sample(clips, offsets, timeline, cancel=check)
     t_dec = time.perf_counter()
     for k, frames in frames_iter:
+        if any(undistorters):
+            frames = undistort_frames(frames, undistorters)
         decode += time.perf_counter() - t_dec
         work.push(frames)
         stats.timesteps = k + 1
         del frames
         t_dec = time.perf_counter()
     check()
-    views = work.finish()
+    views = apply_to_views(work.finish(), rig)
     views.meta["offsets_s"] = [float(o) for o in offsets]
     views.meta["start_s"] = float(timeline.start)
     views.meta["clips"] = [os.path.basename(c.path) for c in clips]
@@ -254,13 +267,13 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     return views, stats
 
 
-def fuse(views, smplx_path=None):
+def fuse(views, smplx_path=None, keep_frame=False):
     from ..body.model_file import load_smplx_model, resolve_model_path
-    from ..fusion.pipeline import fuse_views
+    from ..fusion.pipeline import FuseOptions, fuse_views
 
     path = resolve_model_path(smplx_path)
     model = load_smplx_model(path) if path else None
-    return fuse_views(views, smplx_model=model)
+    return fuse_views(views, smplx_model=model, options=FuseOptions(keep_frame=keep_frame))
 
 
 def build_blend(take_path, blend_path, smplx_path=None):
@@ -294,7 +307,10 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     check()
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
-    take = fuse(views, options.smplx)
+    known = views.meta.get("known_cameras") or {}
+    take = fuse(views, options.smplx, keep_frame=any(known.get("poses") or ()) and not options.refloor)
+    if known:
+        take.meta["known_cameras"] = known
     # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
     take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
                             for path, offset in zip(options.clips, views.meta["offsets_s"])]

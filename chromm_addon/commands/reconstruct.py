@@ -24,6 +24,12 @@ def add_arguments(parser):
     parser.add_argument("--window", type=int,
                         help="timesteps per network window (default: from the device's free memory)")
     parser.add_argument("--image-fps", type=float, help="frame rate assumed for folders of images (default 30)")
+    parser.add_argument("--cameras", nargs="+", metavar="FILE",
+                        help="known cameras: our JSON (docs/cameras.md), OpenCV calibration files (one per "
+                             "clip, in clip order) or EasyMocap intri.yml/extri.yml; intrinsics, lens "
+                             "distortion (undistorted before the network) and poses (the take keeps their frame)")
+    parser.add_argument("--refloor", action="store_true",
+                        help="with known poses, still rescale by the people and align the floor")
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     # Developer option: a small random-initialised network, so tests run end to end without weights.
     parser.add_argument("--tiny-network", action="store_true", help=argparse.SUPPRESS)
@@ -53,7 +59,8 @@ def run(args):
     options = ReconstructOptions(
         clips=args.clips, offsets=offsets, fps=args.fps, start=args.start, end=args.end,
         window=args.window, image_fps=args.image_fps, device=args.device, weights=args.weights,
-        smplx=args.smplx, tiny_network=args.tiny_network, seed=args.seed)
+        smplx=args.smplx, tiny_network=args.tiny_network, seed=args.seed, cameras=args.cameras,
+        refloor=args.refloor)
     bar = None if args.quiet else TerminalBar()
     try:
         stats = reconstruct(options, args.output, views_out=args.views_out, blend_out=args.blend,
@@ -61,6 +68,8 @@ def run(args):
     finally:
         if bar is not None:
             bar.finish()
+    for note in stats.notes:
+        print(f"note: {note}")
     written = ", ".join(p for p in (args.output, args.views_out, args.blend) if p)
     print(f"reconstructed {stats.timesteps} timesteps of {len(args.clips)} views in {stats.windows} "
           f"window(s) of {stats.window_size}: {written}")

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ChrommError
 from ..geometry.rotations import matrix_to_axis_angle
 from ..io.take import Take, make_meta
-from .alignment import FloorOptions, fit_floor, foot_clearance
+from .alignment import FloorFit, FloorOptions, fit_floor, foot_clearance
 from .association import AssociationOptions, associate
 from .body import RestSkeleton
 from .detections import gather_detections
@@ -38,6 +38,7 @@ class FuseOptions:
     scale_along_prediction: bool = True  # False: the paper's plain length ratio (see scale.py)
     smooth: bool = False
     smooth_window_s: float = 0.15  # half window of the smoothing filter
+    keep_frame: bool = False       # known camera poses: keep the views' world (no rescale, no floor)
 
 
 def detection_scale_ratio(det, skeleton, along_prediction=True):
@@ -101,7 +102,9 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     num_views, num_frames, fps = views.num_views, views.num_frames, views.fps
     det = gather_detections(views, opts.min_score)
 
-    scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction) if len(det) else 1.0
+    scale = 1.0
+    if len(det) and not opts.keep_frame:
+        scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction)
     det = det.scaled(scale)
 
     if len(det):
@@ -111,7 +114,7 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
         labels = np.zeros(0, dtype=np.int64)
     inst = fuse_clusters(det, labels, num_views, opts.fusion, skeleton)
 
-    refine = 1.0 / fused_scale_ratio(det, inst, skeleton, opts.scale_along_prediction)
+    refine = 1.0 if opts.keep_frame else 1.0 / fused_scale_ratio(det, inst, skeleton, opts.scale_along_prediction)
     det = det.scaled(refine)
     inst.head = inst.head * refine
     scale *= refine
@@ -120,8 +123,11 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     if views.points is not None and len(views.points):
         points = np.asarray(views.points, dtype=np.float64) * scale
     clearance = foot_clearance(smplx_model, inst.betas.mean(0) if len(inst.time) else None)
-    floor = fit_floor(inst.head, inst.pose, skeleton.joints(inst.betas, inst.expression),
-                      points, clearance, opts.floor)
+    if opts.keep_frame:    # the given cameras' world: origin, orientation and units as given
+        floor = FloorFit(np.eye(3), np.zeros(3), "given cameras", "given cameras")
+    else:
+        floor = fit_floor(inst.head, inst.pose, skeleton.joints(inst.betas, inst.expression),
+                          points, clearance, opts.floor)
     head = floor.apply(inst.head)
     pose = inst.pose.copy()
     pose[:, 0] = floor.rotation @ pose[:, 0]
