@@ -19,6 +19,7 @@ COMMANDS = (
     ("build", "build", "take file -> .blend (needs the bpy module)"),
     ("serve", "serve", "run the HTTP inference service"),
     ("weights", "weights", "check the installed network weights"),
+    ("cameras", "cameras", "read calibration files, write them as one camera document (.json)"),
     ("model", "model", "describe the network (parameter counts)"),
     ("demo", "demo", "the end-to-end demo of `make demo`"),
 )

@@ -8,37 +8,23 @@ Smoothing acts on the head-anchored trajectory and rotations before the conversi
 exactness of `transl` (head joint at the fused head) holds for the smoothed take too.
 """
 
-import dataclasses
-
 import numpy as np
 
 from ..errors import ChrommError
 from ..geometry.rotations import matrix_to_axis_angle
 from ..io.take import Take, make_meta
-from .alignment import FloorFit, FloorOptions, fit_floor, foot_clearance
-from .association import AssociationOptions, associate
+from ..options import FuseOptions, to_dict
+from .alignment import FloorFit, fit_floor, foot_clearance
+from .association import associate
 from .body import RestSkeleton
 from .detections import gather_detections
-from .fusion import FusionOptions, fuse_clusters
+from .fusion import fuse_clusters
 from .scale import projected_head_pelvis, robust_mean_ratio, scale_ratios
 from .smoothing import smooth_rotations, smooth_values
 from .smplx_params import transl_from_head
-from .tracking import TrackingOptions, track
+from .tracking import track
 
 NUM_BETAS = NUM_EXPRESSION = 10
-
-
-@dataclasses.dataclass
-class FuseOptions:
-    min_score: float = 0.3
-    association: AssociationOptions = dataclasses.field(default_factory=AssociationOptions)
-    fusion: FusionOptions = dataclasses.field(default_factory=FusionOptions)
-    floor: FloorOptions = dataclasses.field(default_factory=FloorOptions)
-    tracking: TrackingOptions = dataclasses.field(default_factory=TrackingOptions)
-    scale_along_prediction: bool = True  # False: the paper's plain length ratio (see scale.py)
-    smooth: bool = False
-    smooth_window_s: float = 0.15  # half window of the smoothing filter
-    keep_frame: bool = False       # known camera poses: keep the views' world (no rescale, no floor)
 
 
 def detection_scale_ratio(det, skeleton, along_prediction=True):
@@ -102,8 +88,10 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     num_views, num_frames, fps = views.num_views, views.num_frames, views.fps
     det = gather_detections(views, opts.min_score)
 
+    known_poses = any((views.meta.get("known_cameras") or {}).get("poses") or ())
+    keep_frame = opts.frame == "cameras" or (opts.frame == "auto" and known_poses)
     scale = 1.0
-    if len(det) and not opts.keep_frame:
+    if len(det) and not keep_frame:
         scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction)
     det = det.scaled(scale)
 
@@ -114,7 +102,7 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
         labels = np.zeros(0, dtype=np.int64)
     inst = fuse_clusters(det, labels, num_views, opts.fusion, skeleton)
 
-    refine = 1.0 if opts.keep_frame else 1.0 / fused_scale_ratio(det, inst, skeleton, opts.scale_along_prediction)
+    refine = 1.0 if keep_frame else 1.0 / fused_scale_ratio(det, inst, skeleton, opts.scale_along_prediction)
     det = det.scaled(refine)
     inst.head = inst.head * refine
     scale *= refine
@@ -123,7 +111,7 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     if views.points is not None and len(views.points):
         points = np.asarray(views.points, dtype=np.float64) * scale
     clearance = foot_clearance(smplx_model, inst.betas.mean(0) if len(inst.time) else None)
-    if opts.keep_frame:    # the given cameras' world: origin, orientation and units as given
+    if keep_frame:    # the views' (given cameras') world: origin, orientation and units as given
         floor = FloorFit(np.eye(3), np.zeros(3), "given cameras", "given cameras")
     else:
         floor = fit_floor(inst.head, inst.pose, skeleton.joints(inst.betas, inst.expression),
@@ -154,7 +142,8 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     meta = make_meta(fps, views.meta["views"], NUM_BETAS, NUM_EXPRESSION, flat_hand_mean=True,
                      source={"kind": "fuse", "network": views.meta.get("model", "unknown"),
                              "scale": scale, "up": floor.up_source, "floor": floor.floor_source,
-                             "smoothed": bool(opts.smooth)})
+                             "smoothed": bool(opts.smooth)},
+                     options={"fuse": to_dict(opts)})
     return Take(meta=meta, frame_times=np.arange(num_frames, dtype=np.float64) / fps,
                 image_size=np.asarray(views.image_size, dtype=np.int32),
                 cam_K=np.asarray(views.cam_K, dtype=np.float32), cam_c2w=c2w.astype(np.float32),

@@ -103,7 +103,11 @@ def read_camera_file(path):
 
 
 def _open_filestorage(path):
-    import cv2
+    try:
+        import cv2
+    except ImportError:
+        raise ChrommError(f"{path}: reading OpenCV / EasyMocap calibration files needs OpenCV (the backend's "
+                          "environment); convert it there: python -m chromm_addon cameras FILE -o cameras.json") from None
 
     try:
         fs = cv2.FileStorage(path, cv2.FILE_STORAGE_READ)
