@@ -41,6 +41,32 @@ def test_clip_behind_camera_starts_at_its_offset(tmp_path):
         assert scene.frame_start - bg.clip.frame_start == round(start * bg.clip.fps)
 
 
+def test_undistorted_lens_is_blenders_brown_model_on_the_clip(tmp_path):
+    import bpy
+
+    from chromm_addon.blender.build import build_take
+    from chromm_addon.blender.render_setup import attach_sources_from_meta, take_cameras
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    take = make_take(T=2, P=0, V=2, N=5)
+    clips = [_write_clip(tmp_path / f"v{v}.avi") for v in range(2)]
+    take.meta["sources"] = [{"path": c, "start_time": 0.0} for c in clips]
+    K = [[50.0, 0.0, 31.0], [0.0, 52.0, 24.5], [0.0, 0.0, 1.0]]
+    take.meta["known_cameras"] = {"distortion": [
+        {"model": "pinhole", "coefficients": [-0.2, 0.05, 0.001, -0.002, 0.01, 0, 0, 0], "K": K},
+        {"model": "fisheye", "coefficients": [0.1, 0, 0, 0], "K": K}]}
+    collection = build_take(take, name="take")
+    attach_sources_from_meta(collection, take.meta, bpy.context.scene)
+    brown, fisheye = (cam.data.background_images[0] for cam in take_cameras(collection))
+    assert brown.clip_user.use_render_undistorted and not fisheye.clip_user.use_render_undistorted
+    lens = brown.clip.tracking.camera
+    assert lens.distortion_model == "BROWN"
+    assert lens.focal_length_pixels == pytest.approx(50.0) and lens.pixel_aspect == pytest.approx(52 / 50)
+    assert tuple(lens.principal_point_pixels) == pytest.approx((31.5, 48 - 25.0))
+    assert (lens.brown_k1, lens.brown_k2, lens.brown_k3) == pytest.approx((-0.2, 0.05, 0.01))
+    assert (lens.brown_p1, lens.brown_p2) == pytest.approx((-0.001, -0.002))
+
+
 def test_missing_clip_is_reported(tmp_path):
     import bpy
 
