@@ -14,7 +14,8 @@ K = np.array([[1000.0, 0.0, 959.5], [0.0, 1005.0, 539.5], [0.0, 0.0, 1.0]])
 DIST5 = np.array([-0.2, 0.05, 0.001, -0.002, 0.01])
 
 
-def w2c(seed, spacing=1.0):
+def random_rigid(seed, spacing=1.0):
+    """A random rotation and a translation of about `spacing` (4x4)."""
     rng = np.random.default_rng(seed)
     m = np.eye(4)
     m[:3, :3] = Rotation.random(random_state=rng).as_matrix()
@@ -66,7 +67,7 @@ def write_easymocap(folder, names, poses, size=None):
 
 @pytest.mark.parametrize("ext", [".yml", ".xml", ".json"])
 def test_opencv_filestorage_single_camera_with_extrinsics(tmp_path, ext):
-    pose = w2c(0, spacing=2.0)
+    pose = random_rigid(0, spacing=2.0)
     rvec = cv2.Rodrigues(pose[:3, :3])[0]
     path = write_opencv(tmp_path / f"cam{ext}", rvec=rvec, tvec=pose[:3, 3].reshape(3, 1))
     doc = read_camera_file(path)
@@ -103,7 +104,7 @@ def test_four_coefficients_need_a_named_model(tmp_path):
 
 def test_easymocap_rig_reads_intrinsics_and_world_to_camera(tmp_path):
     names = ["01", "02", "03", "04"]
-    poses = [w2c(i, spacing=3.0) for i in range(4)]
+    poses = [random_rigid(i, spacing=3.0) for i in range(4)]
     path = write_easymocap(tmp_path, names, poses)
     doc = read_camera_file(path)
     cams, notes = match_cameras(doc, names, [(1920, 1080)] * 4)
@@ -118,7 +119,7 @@ def test_easymocap_rig_reads_intrinsics_and_world_to_camera(tmp_path):
 
 def test_our_json_round_trip_and_clip_order(tmp_path):
     names = ["a", "b"]
-    poses = [np.linalg.inv(w2c(i)) for i in range(2)]
+    poses = [np.linalg.inv(random_rigid(i)) for i in range(2)]
     doc = {"format": "chromm.cameras", "version": 1, "cameras": [
         {"image_size": [640, 480], "fx": 500, "fy": 500, "cx": 319.5, "cy": 239.5,
          "distortion": {"model": "fisheye", "k1": 0.05, "k2": -0.01}, "camera_to_world": poses[0].tolist()},
@@ -162,7 +163,7 @@ def test_bad_input_one_clear_line_naming_clip_and_field():
 
 
 def test_poses_in_millimetres_are_detected_and_said():
-    c2w = [np.linalg.inv(w2c(i, spacing=2000.0)) for i in range(3)]
+    c2w = [np.linalg.inv(random_rigid(i, spacing=2000.0)) for i in range(3)]
     entries = [{"clip": n, "camera_to_world": m.tolist()} for n, m in zip("abc", c2w)]
     cams, notes = match_cameras(_doc(*entries), list("abc"), [(64, 48)] * 3)
     assert len(notes) == 1 and "millimetres" in notes[0]

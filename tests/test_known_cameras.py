@@ -11,6 +11,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from backend_synth import write_image_folder
+from test_cameras_io import random_rigid
 from chromm_addon.backend.known_cameras import KnownRig, NetworkCamera, apply_to_views
 from chromm_addon.geometry.similarity import Sim3
 from chromm_addon.io.take import read_take
@@ -21,11 +22,7 @@ K = [[60.0, 0.0, 31.5], [0.0, 60.0, 23.5], [0.0, 0.0, 1.0]]
 
 
 def c2w(seed, spacing=2.0):
-    rng = np.random.default_rng(seed)
-    m = np.eye(4)
-    m[:3, :3] = Rotation.random(random_state=rng).as_matrix()
-    m[:3, 3] = rng.normal(size=3) * spacing
-    return m
+    return random_rigid(seed, spacing)
 
 
 @pytest.fixture(scope="module")

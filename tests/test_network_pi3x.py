@@ -20,12 +20,15 @@ from chromm_addon.network.preprocess import (  # noqa: E402
 REFERENCE_KEYS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference", "state-dict-keys.md")
 
 
-def randomized_tiny(seed=0):
-    """Tiny Pi3X with every parameter drawn at a scale where each branch changes the output."""
+def randomized_tiny(seed=0, keep=()):
+    """Tiny Pi3X with every parameter drawn at a scale where each branch changes the output
+    (parameters under the prefixes `keep` stay as built)."""
     torch.manual_seed(seed)
     model = Pi3X(pi3x_config("tiny")).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
+            if keep and name.startswith(tuple(keep)):
+                continue
             if name.endswith(("norm1.weight", "norm2.weight", "norm3.weight", "norm_y.weight", "norm.weight")):
                 p.copy_(1.0 + 0.1 * torch.randn_like(p))
             elif p.dim() == 1:

@@ -11,24 +11,11 @@ torch = pytest.importorskip("torch")
 
 from chromm_addon.network.pi3x import Pi3X, intrinsics_ray_map, pi3x_config  # noqa: E402
 from chromm_addon.network.prope import PoseInjectBlock, PRopeAttention, inverse_se3  # noqa: E402
+from test_network_pi3x import randomized_tiny  # noqa: E402
 
 
 def randomized(seed=0, zero_ray=False):
-    """Tiny Pi3X with every parameter drawn at a scale where each branch changes the output."""
-    torch.manual_seed(seed)
-    model = Pi3X(pi3x_config("tiny")).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if zero_ray and name.startswith("ray_embed."):
-                continue
-            if name.endswith(("norm1.weight", "norm2.weight", "norm3.weight", "norm_y.weight", "norm.weight",
-                              "q_norm.weight", "k_norm.weight")):
-                p.copy_(1.0 + 0.1 * torch.randn_like(p))
-            elif p.dim() == 1:
-                p.copy_(0.05 * torch.randn_like(p))
-            else:
-                p.copy_(torch.randn_like(p) / math.sqrt(p[0].numel()))
-    return model
+    return randomized_tiny(seed, keep=("ray_embed.",) if zero_ray else ())
 
 
 def random_pose(rng, scale=1.0):
