@@ -194,6 +194,25 @@ def test_partly_posed_views_unposed_tokens_do_not_enter_the_posed_views_injectio
     assert max_diff(out, run(model)) > 1e-5
 
 
+def test_injection_on_the_posed_views_equals_upstreams_masked_injection_over_all_views():
+    """Upstream: the block over all views' patch tokens with the posed x posed attention mask, its
+    output times the pose mask (fact sheet §4); ours runs it on the posed views alone."""
+    model = randomized(seed=9)
+    b, n, h, w, r, c = 2, 3, 2, 3, 5, 64
+    x = torch.randn(b, n, r + h * w, c)
+    poses = torch.cat([poses_tensor(n, seed=1), poses_tensor(n, seed=2)])
+    m = torch.tensor([[True, False, True], [True, True, True]])
+    with torch.no_grad():
+        ours = model._inject_poses(x, poses, [m[e].nonzero()[:, 0] for e in range(b)], 0, h, w).reshape(b, n, r + h * w, c)
+        tok = m.repeat_interleave(h * w, dim=1)
+        mask = (tok[:, :, None] & tok[:, None, :])[:, None]
+        update = model.pose_inject_blk[0](x[:, :, r:].reshape(b, n * h * w, c), poses, h, w, mask)
+        upstream = x.clone()
+        upstream[:, :, r:] += update.reshape(b, n, h * w, c) * m[:, :, None, None]
+    torch.testing.assert_close(ours, upstream, atol=2e-6, rtol=2e-6)
+    assert torch.equal(ours[0, 1], x[0, 1])                     # the unposed view: exactly nothing
+
+
 # ---------------------------------------------------------------------------------------- PRoPE
 
 def _rope_matrix(p, n):

@@ -330,13 +330,8 @@ class Pi3X(nn.Module):
         pos = patch_positions(b * n, patch_h, patch_w, r, x.device)
         pos_global = pos.reshape(b, n * per_view, 2)
         inject = cond is not None and bool(cond["mask_pose"].any())
-        if inject:
-            m_pose = cond["mask_pose"]
-            attn_mask = None
-            if not bool(m_pose.all()):   # patch tokens of posed views attend to posed views only
-                per_token = m_pose.repeat_interleave(patch_h * patch_w, dim=1)   # (B, N*P)
-                attn_mask = (per_token[:, :, None] & per_token[:, None, :])[:, None]
-            keep = m_pose.reshape(b * n, 1, 1)
+        if inject:   # per batch element, the posed views (pose injection acts on them only)
+            posed = [cond["mask_pose"][e].nonzero()[:, 0] for e in range(b)]
         penultimate = None
         for i, block in enumerate(self.decoder):
             if i % 2 == 0:      # frame attention: each view on its own
@@ -344,18 +339,33 @@ class Pi3X(nn.Module):
             else:               # global attention: all views of a batch element together
                 x = block(x.reshape(b, n * per_view, -1), pos_global)
             if inject and i in self.config.pose_inject_after:
-                k = self.config.pose_inject_after.index(i)
-                x = x.reshape(b * n, per_view, -1)
-                patches = x[:, r:].reshape(b, n * patch_h * patch_w, -1)
-                update = self.pose_inject_blk[k](patches, cond["poses"], patch_h, patch_w, attn_mask)
-                update = update.reshape(b * n, patch_h * patch_w, -1).to(x.dtype)
-                # where, not a product with the mask: an unposed view gets exactly nothing, even
-                # if its fully masked attention rows came out non-finite on some SDPA backend.
-                x = torch.cat([x[:, :r], torch.where(keep, x[:, r:] + update, x[:, r:])], dim=1)
+                x = self._inject_poses(x.reshape(b, n, per_view, -1), cond["poses"], posed,
+                                       self.config.pose_inject_after.index(i), patch_h, patch_w)
             if i == len(self.decoder) - 2:
                 penultimate = x
         features = torch.cat([penultimate.reshape(b * n, per_view, -1), x.reshape(b * n, per_view, -1)], dim=-1)
         return features, pos
+
+    def _inject_poses(self, x, poses, posed, k, patch_h, patch_w):
+        """x (B, N, R + P, C) -> (B*N, R + P, C) with pose block k's output added to the posed
+        views' patch tokens.
+
+        Upstream runs the block on every view's patch tokens with an attention mask that keeps
+        posed tokens among themselves, and multiplies the result by the pose mask. Running it on
+        the posed views' tokens alone is the same computation (the MLP branch is per token, the
+        masked attention sees posed tokens only, unposed views get nothing) without the dense
+        (N*P)^2 mask, which for a 64-image window at Pi3X's full input would be about 7 GB.
+        """
+        r = self.config.num_registers
+        x = x.clone()
+        for e, views in enumerate(posed):
+            if len(views) == 0:
+                continue
+            patches = x[e, views, r:]                                      # (n_e, P, C)
+            update = self.pose_inject_blk[k](patches.reshape(1, -1, patches.shape[-1]), poses[e:e + 1, views],
+                                             patch_h, patch_w)
+            x[e, views, r:] = patches + update.reshape(patches.shape).to(x.dtype)
+        return x.flatten(0, 1)
 
     def predict(self, features, pos, b, n, patch_h, patch_w):
         """Decoder features -> the output dict (without decoder_tokens / patch_hw)."""
