@@ -254,6 +254,10 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
     take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
                             for path, offset in zip(options.clips, views.meta["offsets_s"])]
+    lenses = (views.meta.get("known_cameras") or {}).get("distortion") or []
+    for source, lens in zip(take.meta["sources"], lenses):
+        if lens:    # the clip's lens, so Blender can show it undistorted (blender/render_setup.py)
+            source["lens"] = lens
     stats.seconds["fuse"] = time.perf_counter() - t0
     progress("fuse", 1, 1)
     check()

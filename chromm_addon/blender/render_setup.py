@@ -23,7 +23,7 @@ from .cameras import VIEW_PROP, set_view_resolution
 
 FRAME_START_PROP = "chromm_frame_start"   # scene frame of timestep 0
 FRAME_TIMES_PROP = "chromm_frame_times"   # the take's frame_times (seconds after timestep 0)
-SOURCES_PROP = "chromm_sources"           # JSON list of {"path", "start_time"} per view
+SOURCES_PROP = "chromm_sources"           # JSON list of {"path", "start_time"(, "lens")} per view
 WORLD_GREY = 0.18        # linear grey of the neutral world (background and ambient light)
 SUN_STRENGTH = 3.0       # W/m^2, key light from above and in front
 SUN_ROTATION = (0.75, 0.15, 0.6)  # Euler XYZ radians: the sun's -Z points down at about 45 degrees
@@ -146,8 +146,8 @@ def attach_sources_from_meta(collection, take_meta, scene):
     lenses = (take_meta.get("known_cameras") or {}).get("distortion") or []
     for v, (cam, source) in enumerate(zip(take_cameras(collection), take_meta.get("sources") or [])):
         if source and source.get("path") and os.path.isfile(source["path"]):
-            attach_source_clip(cam, source["path"], scene, float(source.get("start_time", 0.0)),
-                               distortion=lenses[v] if v < len(lenses) else None)
+            lens = source.get("lens") or (lenses[v] if v < len(lenses) else None)
+            attach_source_clip(cam, source["path"], scene, float(source.get("start_time", 0.0)), distortion=lens)
             done.append(cam[VIEW_PROP])
     return done
 
