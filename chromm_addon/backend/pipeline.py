@@ -188,9 +188,11 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     frames_iter = sample(clips, offsets, timeline, cancel=check)
     t_dec = time.perf_counter()
     for k, frames in frames_iter:
-        if any(undistorters):
-            frames = undistort_frames(frames, undistorters)
         decode += time.perf_counter() - t_dec
+        if any(undistorters):
+            t_und = time.perf_counter()
+            frames = undistort_frames(frames, undistorters)
+            stats.seconds["undistort"] = stats.seconds.get("undistort", 0.0) + time.perf_counter() - t_und
         work.push(frames)
         stats.timesteps = k + 1
         del frames
