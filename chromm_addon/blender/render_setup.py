@@ -8,10 +8,10 @@ caller (the add-on's clip list).
 
 A clip whose lens was undistorted before the network (take meta `known_cameras.distortion`) is
 shown undistorted when Blender's movie-clip distortion can express the lens: OpenCV's pinhole
-model without its rational terms (k4..k6 zero) is Blender's Brown-Conrady model (k1 k2 k3, p1
-p2), with "render undistorted" on the background. The reconstruction kept the camera matrix for
+model with radial terms only (k1 k2 k3; p1 p2 and k4..k6 zero) is Blender's Brown-Conrady model,
+with "render undistorted" on the background. The reconstruction kept the camera matrix for
 such lenses (backend/undistort.py), so Blender's undistorted frame lines up with the take's
-camera. Fisheye and rational lenses have no Blender model: their clips are shown as recorded.
+camera. Other lenses (fisheye, tangential or rational terms) are shown as recorded.
 """
 
 import json
@@ -85,17 +85,18 @@ def take_cameras(collection):
 
 def set_clip_lens(clip, distortion):
     """Blender's Brown-Conrady distortion on the clip from OpenCV's pinhole model; False when the
-    lens cannot be expressed (fisheye, rational terms) or none is given.
+    lens cannot be expressed (fisheye, rational or tangential terms) or none is given.
 
     distortion: {"model", "coefficients" (OpenCV order k1 k2 p1 p2 k3 k4 k5 k6), "K" (3x3, pixels
     of the clip, OpenCV: pixel centres at integers, y down)}. Blender's tracking camera measures
-    the principal point from the frame's bottom-left corner, y up: (cx + 0.5, H - cy - 0.5), and
-    the y flip changes the sign of the p1 term (libmv's Brown formula is OpenCV's with y -> -y).
+    the principal point from the frame's bottom-left corner, y up: (cx + 0.5, H - cy - 0.5).
+    Only the radial terms k1 k2 k3 are used: Blender's compositor undistortion with p1 or p2 set
+    did not reproduce OpenCV's tangential terms in any sign convention we tried (docs/cameras.md).
     """
     if not distortion or distortion.get("model") != "pinhole":
         return False
     k = list(distortion["coefficients"]) + [0.0] * 8
-    if any(abs(c) > 0 for c in k[5:8]):
+    if any(abs(c) > 0 for c in (k[2], k[3], *k[5:8])):
         return False
     K = distortion["K"]
     width, height = clip.size
@@ -106,7 +107,7 @@ def set_clip_lens(clip, distortion):
     cam.pixel_aspect = float(K[1][1]) / float(K[0][0])
     cam.principal_point_pixels = (float(K[0][2]) + 0.5, float(height) - float(K[1][2]) - 0.5)
     cam.brown_k1, cam.brown_k2, cam.brown_k3, cam.brown_k4 = float(k[0]), float(k[1]), float(k[4]), 0.0
-    cam.brown_p1, cam.brown_p2 = -float(k[2]), float(k[3])
+    cam.brown_p1 = cam.brown_p2 = 0.0
     return True
 
 
