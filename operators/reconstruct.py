@@ -84,7 +84,7 @@ def poll_active_job():
             collection, summary = apply_take(
                 scene, snap["take_path"], _ACTIVE["name"], smplx_path=smplx,
                 replace=settings.last_take if settings.replace_previous else None,
-                sources=_ACTIVE["sources"])
+                sources=_ACTIVE["sources"], views_path=snap.get("views_path"))
         except ChrommError as exc:
             job.fail(str(exc))
         else:
