@@ -10,6 +10,7 @@ Smoothing acts on the head-anchored trajectory and rotations before the conversi
 exactness of `transl` (head joint at the fused head) holds for the smoothed take too.
 """
 
+import dataclasses
 import json
 import types
 
