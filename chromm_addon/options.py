@@ -176,6 +176,12 @@ class FuseOptions:
     foot_lock: bool = option(True, "detect foot contact and hold planted feet in place on the floor",
                              label="Lock feet")
     foot: FootLockOptions = group(FootLockOptions, "foot contact and locking")
+    frame: str = option("auto", "world frame of the take",
+                        choices={"auto": "the given cameras' when camera poses are given, else floor",
+                                 "cameras": "the views' world as it is: no rescale by the people, no floor "
+                                            "alignment",
+                                 "floor": "rescaled by the people's size and floor-aligned, Z up"},
+                        label="World frame")
 
 
 # ------------------------------------------------------------------------------ reconstruction
@@ -210,6 +216,8 @@ class ReconstructOptions:
     weights: str = option(None, "network weights folder", scope=SERVICE, auto="the installed weights")
     smplx: str = option(None, "SMPLX_NEUTRAL.npz for the rest joints", scope=SERVICE,
                         auto="$CHROMM_SMPLX_MODEL; without one an approximate skeleton")
+    cameras: dict = option(None, "known cameras (a camera document, docs/cameras.md): intrinsics, lens "
+                           "distortion and poses per clip", auto="none known: all estimated")
     seed: int = option(0, "seed of the random-initialised networks", min=0, scope=SERVICE, developer=True)
     fuse: FuseOptions = group(FuseOptions, "the test-time modules")
 
@@ -414,8 +422,8 @@ def add_arguments(parser, cls, scopes=(JOB, SERVICE), config=True):
         parser.add_argument("--config", metavar="FILE", help="JSON file of options (the layout of a take's "
                             "meta['options']); flags given as well override it")
     for leaf in leaves(cls, scopes):
-        if leaf.type is list:
-            continue  # lists (offsets) take a command-specific syntax
+        if leaf.type in (list, dict):
+            continue  # lists (offsets) and documents (cameras) take a command-specific syntax
         kwargs = dict(dest=leaf.key, default=None,
                       help=argparse.SUPPRESS if leaf.meta["developer"] else leaf.describe())
         if leaf.type is bool:

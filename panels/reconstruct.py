@@ -69,6 +69,7 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
             box.prop(clip, "path", text="")
             box.prop(clip, "offset")
 
+        layout.prop(settings, "cameras_file")
         col = layout.column(align=True)
         col.prop(settings, "fps")
         col.prop(settings, "use_range")

@@ -124,6 +124,31 @@ def test_every_option_of_the_schema_reaches_the_service_from_the_addon(addon):
     settings.smooth, settings.tracking_gate_m, settings.window = False, 0.4, "BEST"
 
 
+def test_cameras_file_goes_into_the_job_as_a_camera_document(addon, tmp_path):
+    import json
+
+    import bpy
+
+    properties = addon.panels.properties
+    options = sys.modules["chromm.chromm_addon.options"]
+    errors = sys.modules["chromm.chromm_addon.errors"]
+    settings = bpy.context.scene.chromm
+    doc = {"format": "chromm.cameras", "version": 1,
+           "cameras": [{"image_size": [64, 48], "fx": 60, "fy": 60, "cx": 31.5, "cy": 23.5}]}
+    (tmp_path / "rig.json").write_text(json.dumps(doc))
+    (tmp_path / "bad.json").write_text(json.dumps({"cameras": []}))
+    try:
+        settings.cameras_file = str(tmp_path / "rig.json")
+        body = properties.job_options(settings, [])
+        assert body["cameras"]["cameras"] == doc["cameras"]
+        assert options.from_dict(options.ReconstructOptions, body).cameras["cameras"] == doc["cameras"]
+        settings.cameras_file = str(tmp_path / "bad.json")
+        with pytest.raises(errors.ChrommError, match="bad.json: field 'format'"):
+            properties.job_options(settings, [])
+    finally:
+        settings.cameras_file = ""
+
+
 def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
     import bpy
 

@@ -10,6 +10,7 @@ Smoothing acts on the head-anchored trajectory and rotations before the conversi
 exactness of `transl` (head joint at the fused head) holds for the smoothed take too.
 """
 
+import dataclasses
 import json
 import types
 
@@ -20,7 +21,7 @@ from ..geometry.camera import views_seeing
 from ..geometry.rotations import matrix_to_axis_angle
 from ..io.take import Take, make_meta
 from ..options import FuseOptions, to_dict
-from .alignment import fit_floor, foot_clearance
+from .alignment import FloorFit, fit_floor, foot_clearance
 from .association import associate
 from .body import RestSkeleton
 from .detections import gather_detections
@@ -134,7 +135,11 @@ def _fuse_and_track(views, smplx_model, opts):
     num_views, fps = views.num_views, views.fps
     det = gather_detections(views, opts.min_score)
 
-    scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction) if len(det) else 1.0
+    known_poses = any((views.meta.get("known_cameras") or {}).get("poses") or ())
+    keep_frame = opts.frame == "cameras" or (opts.frame == "auto" and known_poses)
+    scale = 1.0
+    if len(det) and not keep_frame:
+        scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction)
     det = det.scaled(scale)
 
     if len(det):
@@ -144,7 +149,7 @@ def _fuse_and_track(views, smplx_model, opts):
         labels = np.zeros(0, dtype=np.int64)
     inst = fuse_clusters(det, labels, num_views, opts.fusion, skeleton)
 
-    refine = 1.0 / fused_scale_ratio(det, inst, skeleton, opts.scale_along_prediction)
+    refine = 1.0 if keep_frame else 1.0 / fused_scale_ratio(det, inst, skeleton, opts.scale_along_prediction)
     det = det.scaled(refine)
     inst.head = inst.head * refine
     scale *= refine
@@ -153,8 +158,11 @@ def _fuse_and_track(views, smplx_model, opts):
     if views.points is not None and len(views.points):
         points = np.asarray(views.points, dtype=np.float64) * scale
     clearance = foot_clearance(smplx_model, inst.betas.mean(0) if len(inst.time) else None)
-    floor = fit_floor(inst.head, inst.pose, skeleton.joints(inst.betas, inst.expression),
-                      points, clearance, opts.floor)
+    if keep_frame:    # the views' (given cameras') world: origin, orientation and units as given
+        floor = FloorFit(np.eye(3), np.zeros(3), "given cameras", "given cameras")
+    else:
+        floor = fit_floor(inst.head, inst.pose, skeleton.joints(inst.betas, inst.expression),
+                          points, clearance, opts.floor)
     head = floor.apply(inst.head)
     pose = inst.pose.copy()
     pose[:, 0] = floor.rotation @ pose[:, 0]
@@ -186,6 +194,9 @@ def _finish(views, smplx_model, opts, stage):
         c2w, static = camera_trajectories(c2w, fps, opts.camera_window_s, opts.static_camera_m,
                                           opts.static_camera_deg, opts.smooth_filter,
                                           **one_euro_args(opts))
+    if floor.floor_source == "given cameras" and opts.foot_lock:
+        # Foot locking puts soles on z = 0 with +Z up: not the floor of the given cameras' world.
+        opts = dataclasses.replace(opts, foot_lock=False)
     take_arrays = _people_arrays(stage.track_id, stage.inst, stage.head, stage.pose, num_frames, fps,
                                  stage.skeleton, opts, smplx_model)
     if stage.points is None:
