@@ -80,7 +80,7 @@ def test_no_backend_and_an_unreachable_service(tmp_path):
     assert "not found" in findings[-1].what and findings[-1].action == "choose_smplx"
     remote, smplx = check_setup("REMOTE", url="http://127.0.0.1:9", token="t" * 32)
     assert remote.level == "error" and "unreachable" in remote.what and "URL" in remote.fix
-    assert smplx.level == "warning" and "armatures" in smplx.what
+    assert smplx.level == "warning" and "mannequins" in smplx.what
 
 
 def test_cancel_stops_the_self_test(tmp_path):

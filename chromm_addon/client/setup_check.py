@@ -127,7 +127,7 @@ def check_smplx_file(path):
     from ..body.model_file import REGISTER_HINT, describe_model_file
 
     if not path:
-        return Finding("warning", "no SMPL-X model file: people become armatures without a body mesh",
+        return Finding("warning", "no SMPL-X model file: people become procedural mannequins, not SMPL-X bodies",
                        REGISTER_HINT, CHOOSE)
     try:
         return Finding("ok", f"SMPL-X: {describe_model_file(path)}")
