@@ -129,7 +129,8 @@ def bench_motion(args):
         take = fuse_views(resampled, options=FuseOptions(sync="none"))
         r_sync = _evaluate(take, scene, k0 + shifts[ref], resampled)
         _, in_sync = _desynced([shifts[ref]] * 4, args.frames, seed=trial + 1)
-        r_base = _evaluate(fuse_views(in_sync, options=FuseOptions(sync="none")), scene, shifts[ref], in_sync)
+        in_sync, _ = resample_views(in_sync, [float(k0)] * 4)  # the same frames (a whole-frame slice)
+        r_base = _evaluate(fuse_views(in_sync, options=FuseOptions(sync="none")), scene, k0 + shifts[ref], in_sync)
         r_none = _evaluate(fuse_views(views, options=FuseOptions(sync="none")), scene, shifts[0], views)
         print(f"trial {trial}: shifts {shifts} frames; errors {np.round(err, 3)} frames, confidence "
               f"{np.round(found.confidence, 2)}; estimate {t_est:.1f} s, fuse with sync {t_fuse:.1f} s")

@@ -20,7 +20,9 @@ COMMANDS = (
     ("build", "build", "take file -> .blend (needs the bpy module)"),
     ("render", "render", "take file -> video of its people over a view's source clip (needs bpy)"),
     ("serve", "serve", "run the HTTP inference service"),
-    ("weights", "weights", "check the installed network weights"),
+    ("weights", "weights", "check or download the network weights"),
+    ("selftest", "selftest", "is the backend ready: torch, GPU, weights, SMPL-X, a dry run"),
+    ("cameras", "cameras", "read calibration files, write them as one camera document (.json)"),
     ("model", "model", "describe the network (parameter counts)"),
     ("demo", "demo", "the end-to-end demo of `make demo`"),
 )

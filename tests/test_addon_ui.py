@@ -124,6 +124,31 @@ def test_every_option_of_the_schema_reaches_the_service_from_the_addon(addon):
     settings.smooth, settings.tracking_gate_m, settings.window = False, 0.4, "BEST"
 
 
+def test_cameras_file_goes_into_the_job_as_a_camera_document(addon, tmp_path):
+    import json
+
+    import bpy
+
+    properties = addon.panels.properties
+    options = sys.modules["chromm.chromm_addon.options"]
+    errors = sys.modules["chromm.chromm_addon.errors"]
+    settings = bpy.context.scene.chromm
+    doc = {"format": "chromm.cameras", "version": 1,
+           "cameras": [{"image_size": [64, 48], "fx": 60, "fy": 60, "cx": 31.5, "cy": 23.5}]}
+    (tmp_path / "rig.json").write_text(json.dumps(doc))
+    (tmp_path / "bad.json").write_text(json.dumps({"cameras": []}))
+    try:
+        settings.cameras_file = str(tmp_path / "rig.json")
+        body = properties.job_options(settings, [])
+        assert body["cameras"]["cameras"] == doc["cameras"]
+        assert options.from_dict(options.ReconstructOptions, body).cameras["cameras"] == doc["cameras"]
+        settings.cameras_file = str(tmp_path / "bad.json")
+        with pytest.raises(errors.ChrommError, match="bad.json: field 'format'"):
+            properties.job_options(settings, [])
+    finally:
+        settings.cameras_file = ""
+
+
 def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
     import bpy
 
@@ -147,6 +172,10 @@ def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
     assert log.count("chromm.look_through") == 2
     assert log.count("chromm.render_overlay") == 3  # the active view, and one per view
     _draw(panels.VIEW3D_PT_chromm_export, context)
+    assert panels.VIEW3D_PT_chromm_people.poll(context)
+    log = _draw(panels.VIEW3D_PT_chromm_people, context)
+    assert all(op in log for op in ("chromm.person_rename", "chromm.person_swap", "chromm.person_merge",
+                                    "chromm.person_split", "chromm.person_delete", "chromm.refine"))
     prefs = context.preferences.addons["chromm"].preferences
     for mode in ("LOCAL", "REMOTE"):
         prefs.backend_mode = mode
@@ -278,6 +307,120 @@ def test_sync_clips_operator_fills_offsets_from_audio(addon, tmp_path):
     assert all(c.sync_confidence > 0.25 for c in settings.clips)
     settings.clips.clear()
     settings.sync = "auto"
+
+
+def test_setup_buttons_check_in_the_background_and_draw_each_fix(addon, tmp_path, smplx_model_path,
+                                                                  monkeypatch):
+    import pickle
+
+    import bpy
+    import numpy as np
+
+    prefs = bpy.context.preferences.addons["chromm"].preferences
+    prefs.backend_mode = "LOCAL"
+    prefs.backend_env = VENV
+    prefs.weights_dir = str(tmp_path / "weights")
+    prefs.smplx_model = smplx_model_path
+    monkeypatch.setenv("CHROMM_BACKEND_ARGS", "")
+    assert bpy.ops.chromm.check_setup() == {"FINISHED"}
+    tasks = addon.chromm_addon.client.tasks  # the add-on's copy of the module
+    check = tasks.active("check")
+    assert not bpy.ops.chromm.check_setup.poll()  # one check at a time
+    deadline = time.monotonic() + 120
+    while not check.finished:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    findings = check.snapshot()["findings"]
+    assert any(f.action == "download_weights" and f.level == "error" for f in findings)
+    log = []
+    type(prefs).draw(_WithLayout(prefs, RecordingLayout(log)), bpy.context)
+    assert "chromm.download_weights" in log and "chromm.install_backend" in log
+    assert log.count("chromm.download_weights") >= 2  # the section's button and the fix's
+
+    # Download Weights: each licence must be ticked; online access off (as in the bpy module)
+    # is refused with the place to allow it.
+    prefs.accept_pi3x = prefs.accept_multihmr = False
+    with pytest.raises(RuntimeError, match="tick the licence"):
+        bpy.ops.chromm.download_weights()
+    prefs.accept_pi3x = True
+    assert not bpy.app.online_access
+    with pytest.raises(RuntimeError, match="Allow Online Access"):
+        bpy.ops.chromm.download_weights()
+    with pytest.raises(RuntimeError, match="Allow Online Access"):
+        bpy.ops.chromm.install_backend()
+    assert tasks.active("install") is None and tasks.active("download") is None
+
+    # Choose File: a .pkl is converted to .npz without unpickling anything but arrays.
+    with np.load(smplx_model_path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    pkl = tmp_path / "SMPLX_NEUTRAL.pkl"
+    with open(pkl, "wb") as fh:
+        pickle.dump(arrays, fh, protocol=2)
+    monkeypatch.setattr(addon.panels.preferences, "user_folder", lambda create=True: str(tmp_path))
+    assert bpy.ops.chromm.choose_smplx(filepath=str(pkl)) == {"FINISHED"}
+    assert prefs.smplx_model == str(tmp_path / "SMPLX_NEUTRAL.npz")
+    assert addon.panels.preferences.smplx_status(prefs.smplx_model) == (
+        True, "SMPL-X: 10475 vertices, 55 joints, neutral")
+    (tmp_path / "broken.npz").write_text("nope")
+    with pytest.raises(RuntimeError, match="not a readable SMPL-X"):
+        bpy.ops.chromm.choose_smplx(filepath=str(tmp_path / "broken.npz"))
+    assert prefs.smplx_model == str(tmp_path / "SMPLX_NEUTRAL.npz")  # kept the good one
+
+    # A task running in the background shows its stage, bar, Cancel and Open Log; Cancel stops it.
+    import threading
+
+    from chromm_addon.client.tasks import CANCELLED, Task
+
+    release = threading.Event()
+
+    def work(t):
+        t.update(stage="installing PyTorch (cpu build)", detail="torch: 10 of 200 MB", fraction=0.05)
+        while not release.wait(0.05):
+            t.check_cancel()
+    (tmp_path / "install.log").write_text("")
+    running = Task("install", work, log_path=str(tmp_path / "install.log")).start()
+    tasks.set_active("install", running)
+    while running.snapshot()["fraction"] is None:
+        time.sleep(0.01)
+    log = []
+    type(prefs).draw(_WithLayout(prefs, RecordingLayout(log)), bpy.context)
+    assert "progress" in log and "chromm.cancel_task" in log and "chromm.open_log" in log
+    assert not bpy.ops.chromm.install_backend.poll()  # one install at a time
+    assert bpy.ops.chromm.cancel_task(name="install") == {"FINISHED"}
+    running.thread.join(5)
+    assert running.snapshot()["state"] == CANCELLED
+    tasks.cancel_all()
+    prefs.smplx_model = ""
+    prefs.weights_dir = ""
+
+
+def test_people_operators_rename_edit_and_refine(addon, tmp_path):
+    import bpy
+
+    from chromm_addon.blender.results import apply_take
+    from chromm_addon.evaluation.simulate import simulate_views
+    from chromm_addon.evaluation.synthetic import make_scene
+    from chromm_addon.fusion.pipeline import fuse_views
+    from chromm_addon.io.take import write_take
+    from chromm_addon.io.views import write_views
+
+    views = simulate_views(make_scene(num_people=2, num_views=2, num_frames=30, seed=3), "low", seed=3)
+    views_path = write_views(tmp_path / "views.npz", views)
+    take_path = write_take(tmp_path / "take.npz", fuse_views(views))
+    settings = bpy.context.scene.chromm
+    settings.last_take, _ = apply_take(bpy.context.scene, str(take_path), "shot", views_path=str(views_path))
+    assert bpy.ops.chromm.person_rename(person=0, name="Ana") == {"FINISHED"}
+    assert any(o.name == "shot.Ana" for o in settings.last_take.all_objects)
+    with pytest.raises(RuntimeError, match="person 7 does not exist"):
+        bpy.ops.chromm.person_delete(person=7)
+    bpy.context.scene.frame_set(bpy.context.scene.frame_start + 10)
+    assert bpy.ops.chromm.person_split(person=1) == {"FINISHED"}
+    assert bpy.ops.chromm.person_merge(person=1, other=2) == {"FINISHED"}
+    settings.smooth_window_s = 0.6
+    assert bpy.ops.chromm.refine() == {"FINISHED"}
+    arms = sorted(o.name for o in settings.last_take.all_objects if o.type == "ARMATURE")
+    assert arms == ["shot.Ana", "shot.person1"]
+    settings.last_take = None
 
 
 def test_render_overlay_operator(addon, tmp_path):

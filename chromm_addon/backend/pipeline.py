@@ -100,8 +100,9 @@ class WindowBuffer:
 class WindowedReconstruction:
     """Runs the network over the sampled timesteps in overlapping windows and merges them."""
 
-    def __init__(self, runner, clips, fps, size, progress, total, stats):
+    def __init__(self, runner, clips, fps, size, progress, total, stats, rig=None):
         self.runner, self.clips, self.fps = runner, clips, fps
+        self.known = {"cameras": rig.cameras} if rig is not None else {}
         self.names = [c.name for c in clips]
         self.size, self.overlap = size, plan_overlap(size)
         self.buffer = WindowBuffer(clips, size)
@@ -129,7 +130,7 @@ class WindowedReconstruction:
             m = min(self.buffer.count, self.size)
             t0 = time.perf_counter()
             try:
-                views = self.runner.run_window(self.buffer.window(m), self.names, self.fps)
+                views = self.runner.run_window(self.buffer.window(m), self.names, self.fps, **self.known)
             except Exception as exc:
                 if not _is_out_of_memory(exc):
                     raise
@@ -170,6 +171,12 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     progress("open", 0, len(options.clips))
     t0 = time.perf_counter()
     clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
+    from .known_cameras import apply_to_views, prepare
+    from .undistort import undistort_frames
+
+    rig = prepare(options.cameras, clips)
+    if rig is not None:
+        stats.notes.extend(rig.notes)
     stats.seconds["open"] = time.perf_counter() - t0
     stats.notes.extend(note for clip in clips for note in getattr(clip, "notes", ()))
     progress("open", len(clips), len(clips))
@@ -179,19 +186,24 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     check()
     runner = runner or load_runner(options)
     size = choose_window(runner, clips, timeline.count, options.window)
-    work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats)
+    work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats, rig)
+    undistorters = rig.undistorters if rig is not None else []
     progress("network", 0, timeline.count)
     decode = 0.0
     frames_iter = sample(clips, offsets, timeline, cancel=check)
     t_dec = time.perf_counter()
     for k, frames in frames_iter:
         decode += time.perf_counter() - t_dec
+        if any(undistorters):
+            t_und = time.perf_counter()
+            frames = undistort_frames(frames, undistorters)
+            stats.seconds["undistort"] = stats.seconds.get("undistort", 0.0) + time.perf_counter() - t_und
         work.push(frames)
         stats.timesteps = k + 1
         del frames
         t_dec = time.perf_counter()
     check()
-    views = work.finish()
+    views = apply_to_views(work.finish(), rig)
     views.meta["offsets_s"] = [float(o) for o in offsets]
     views.meta["start_s"] = float(timeline.start)
     views.meta["clips"] = [os.path.basename(c.path) for c in clips]
@@ -307,12 +319,18 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     t0 = time.perf_counter()
     take = fuse(views, options.smplx, _fuse_options(options, stats.sync))
     take.meta["options"] = to_dict(options)
+    if views.meta.get("known_cameras"):
+        take.meta["known_cameras"] = views.meta["known_cameras"]
     # Where each view's clip is and its time at timestep 0 (for the cameras' backgrounds), and the
     # offsets the sync stage found.
     stats.sync = finish_sync(take, views, stats.sync, options.clips).meta["sync"]
     stats.notes.extend(take.meta["sync"]["motion"]["notes"] if take.meta["sync"].get("motion") else ())
     if stats.notes:
         take.meta["notes"] = list(stats.notes)
+    lenses = (views.meta.get("known_cameras") or {}).get("distortion") or []
+    for source, lens in zip(take.meta["sources"], lenses):
+        if lens:    # the clip's lens, so Blender can show it undistorted (blender/render_setup.py)
+            source["lens"] = lens
     stats.seconds["fuse"] = time.perf_counter() - t0
     progress("fuse", 1, 1)
     check()

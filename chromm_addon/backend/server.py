@@ -22,7 +22,7 @@ API_VERSION = 1
 
 
 def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=MAX_CLIPS,
-               network="weights", device="auto"):
+               network="weights", device="cpu", gpu=None):
     from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
@@ -65,6 +65,10 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
         # Open every clip now, so bad input is answered at once rather than as a failed job.
         clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
         plan_timeline(clips, offsets, options.fps, options.start, options.end)
+        if options.cameras is not None:    # known cameras checked against the clips now, too
+            from .known_cameras import prepare
+
+            prepare(options.cameras, clips)
         try:
             return queue.submit(options, job_id=job_id, folder=folder, upload_folder=upload_folder)
         except QueueFull as exc:
@@ -93,7 +97,7 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
     @app.get("/version", response_model=Version, summary="service and API versions, limits")
     def version():
         return {"name": "chromm", "version": __version__, "api": API_VERSION, "network": network,
-                "device": device, "max_clips": max_clips, "max_upload_bytes": max_upload_bytes,
+                "device": device, "gpu": gpu, "max_clips": max_clips, "max_upload_bytes": max_upload_bytes,
                 "accepts_paths": bool(allowed)}
 
     @app.post("/jobs", response_model=JobStatus, status_code=202,

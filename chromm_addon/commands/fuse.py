@@ -1,7 +1,7 @@
-"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--config FILE] [--smooth] [--sync motion|none] [...]`:
-the test-time modules on a views file. Every option of `options.FuseOptions` has a flag (`--help`
-lists them). Motion sync (`--sync auto` or `motion`, the default) finds and undoes per-view time
-offsets first (docs/sync.md)."""
+"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--config FILE] [--no-smooth] [--sync auto|motion|none]
+[...]`: the test-time modules on a views file. Every option of `options.FuseOptions` has a flag
+(`--help` lists them). Motion sync (`--sync auto` or `motion`, the default) finds and undoes
+per-view time offsets first (docs/sync.md)."""
 
 
 def add_arguments(parser):

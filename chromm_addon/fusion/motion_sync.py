@@ -267,11 +267,15 @@ def _search(ref, view, fps, num_frames, opts):
 def _refine(ref, view, start, opts, stride, part=None):
     """Offset minimising the cost within +-1 frame of `start`: 0.1-frame grid, then a parabola."""
     step = FINE_STEP
-    fine = start + np.arange(-1.0, 1.0 + 1e-9, step)
-    costs = np.array([_cost(ref, view, d, opts, stride=stride, part=part)[0] for d in fine])
-    if not np.isfinite(costs).any():
-        return np.inf
-    j = int(np.argmin(costs))
+    for _ in range(4):  # a minimum at the window's edge: the window moves there (the coarse pick
+        fine = start + np.arange(-1.0, 1.0 + 1e-9, step)  # ignores the constant disagreement)
+        costs = np.array([_cost(ref, view, d, opts, stride=stride, part=part)[0] for d in fine])
+        if not np.isfinite(costs).any():
+            return np.inf
+        j = int(np.argmin(costs))
+        if 0 < j < len(fine) - 1:
+            break
+        start = fine[j]
     best = fine[j]
     if 0 < j < len(fine) - 1 and np.all(np.isfinite(costs[j - 1:j + 2])):
         y0, y1, y2 = costs[j - 1:j + 2]
