@@ -279,8 +279,11 @@ def build_blend(take_path, blend_path, smplx_path=None):
 
 
 def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, progress=None,
-                cancel=None):
-    """The whole pipeline; writes take_out (and views_out, blend_out) or nothing. Returns Stats."""
+                cancel=None, sources=None):
+    """The whole pipeline; writes take_out (and views_out, blend_out) or nothing. Returns Stats.
+
+    `sources`: what to record as each view's clip in the take (default: the clips' absolute
+    paths); the service gives what the client submitted (an upload's own file name)."""
     progress = progress or (lambda *a: None)
     check = _cancel_check(cancel)
     targets = [p for p in (take_out, views_out, blend_out) if p]
@@ -296,8 +299,9 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     t0 = time.perf_counter()
     take = fuse(views, options.smplx)
     # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
-    take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
-                            for path, offset in zip(options.clips, views.meta["offsets_s"])]
+    sources = sources or [os.path.abspath(str(path)) for path in options.clips]
+    take.meta["sources"] = [{"path": str(path), "start_time": views.meta["start_s"] + offset}
+                            for path, offset in zip(sources, views.meta["offsets_s"])]
     stats.seconds["fuse"] = time.perf_counter() - t0
     progress("fuse", 1, 1)
     check()

@@ -25,6 +25,16 @@ def add_arguments(parser):
     parser.add_argument("--max-queue", type=int, default=8, help="jobs waiting at most (default 8)")
     parser.add_argument("--max-upload-mb", type=int, default=4096, help="per uploaded clip (default 4096)")
     parser.add_argument("--max-clips", type=int, default=16, help="clips per job (default 16)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a host name clients may use to reach the service (Host header), besides "
+                             "the bound address, localhost and IP addresses (repeatable)")
+    parser.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a connection may take to send a request head (default 10)")
+    parser.add_argument("--body-timeout", type=float, default=30.0,
+                        help="longest pause, in seconds, inside a request body (default 30)")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true",
+                        help="stop when standard input reaches its end (the add-on keeps a pipe "
+                             "open there, so the service stops when Blender dies)")
     parser.add_argument("--tiny-network", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -53,6 +63,8 @@ def run(args):
         raise ChrommError(f"--max-clips {args.max_clips}: expected 1..{MAX_CLIPS}")
     if args.max_queue < 1 or args.max_upload_mb < 1:
         raise ChrommError("--max-queue and --max-upload-mb must be at least 1")
+    if not (0 < args.header_timeout <= 3600 and 0 < args.body_timeout <= 3600):
+        raise ChrommError("--header-timeout and --body-timeout: expected (0, 3600] seconds")
     check_device(args.device)
     if not args.tiny_network:
         _check_weights(args.weights)
@@ -71,13 +83,23 @@ def run(args):
 
     own_work_dir = args.work_dir is None
     work_dir = tempfile.mkdtemp(prefix="chromm-service-") if own_work_dir else os.path.abspath(args.work_dir)
-    os.makedirs(work_dir, exist_ok=True)
     runner_options = ReconstructOptions(clips=[], device=args.device, weights=args.weights, smplx=args.smplx,
                                         tiny_network=args.tiny_network)
     queue = JobQueue(work_dir, runner_options, max_queued=args.max_queue)
+    try:
+        queue.claim_work_dir()
+    except BaseException:
+        sock.close()
+        raise
+    kept, removed = queue.recover()  # what a service that died on this work dir left behind
+    if kept or removed:
+        print(f"work dir {work_dir}: {kept} finished job(s) kept, {removed} unfinished removed", file=sys.stderr)
+    hosts = [args.host, *args.allow_host]
+    if args.host in ("0.0.0.0", "::", ""):  # every interface: the machine's own names too
+        hosts += [socket.gethostname(), socket.getfqdn()]
     app = create_app(queue, token, allowed=allowed, max_upload_bytes=args.max_upload_mb << 20,
                      max_clips=args.max_clips, network="tiny" if args.tiny_network else "weights",
-                     device=args.device)
+                     device=args.device, hosts=hosts, body_timeout=args.body_timeout)
 
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     handshake = {"chromm_service": 1, "url": f"http://{url_host}:{port}", "host": args.host, "port": port,
@@ -93,17 +115,26 @@ def run(args):
 
     import uvicorn
 
+    from ..backend.guard import guarded_h11
+
     # uvicorn re-raises the signal it stopped on; make SIGTERM a clean exit so cleanup runs.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     queue.start()
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                            http=guarded_h11(args.header_timeout), timeout_keep_alive=5,
+                            h11_max_incomplete_event_size=16 << 10, lifespan="off")
+    server = uvicorn.Server(config)
+    if args.exit_on_stdin_eof:
+        _stop_on_stdin_eof(server)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         queue.stop()
         sock.close()
         if own_work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
+        else:  # finished results stay for the next service on this work dir; the rest goes
+            queue.remove_unfinished()
         if args.token_file:
             try:
                 os.remove(args.token_file)
@@ -111,6 +142,24 @@ def run(args):
                 pass
         print("service stopped", file=sys.stderr)
     return 0
+
+
+def _stop_on_stdin_eof(server):
+    """Stop the server when stdin ends: the parent (Blender) holds the other end of the pipe, and the
+    system closes it when the parent exits in any way, `kill -9` included."""
+    import sys
+    import threading
+
+    def watch():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        print("standard input closed (the parent process is gone): stopping", file=sys.stderr)
+        server.should_exit = True
+
+    threading.Thread(target=watch, name="chromm-stdin-watch", daemon=True).start()
 
 
 def _check_weights(weights):
