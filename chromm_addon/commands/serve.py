@@ -140,7 +140,10 @@ def run(args):
                 os.remove(args.token_file)
             except OSError:
                 pass
-        print("service stopped", file=sys.stderr)
+        try:
+            print("service stopped", file=sys.stderr)
+        except OSError:  # nobody reads stderr any more (the parent died)
+            pass
     return 0
 
 
@@ -156,8 +159,11 @@ def _stop_on_stdin_eof(server):
                 pass
         except (OSError, ValueError):
             pass
-        print("standard input closed (the parent process is gone): stopping", file=sys.stderr)
-        server.should_exit = True
+        server.should_exit = True  # first: with the parent gone, writing to its pipes fails
+        try:
+            print("standard input closed (the parent process is gone): stopping", file=sys.stderr)
+        except OSError:
+            pass
 
     threading.Thread(target=watch, name="chromm-stdin-watch", daemon=True).start()
 
