@@ -10,8 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
+import uuid
 
 import numpy as np
 
@@ -265,13 +265,15 @@ def fuse(views, smplx_path=None):
 
 def build_blend(take_path, blend_path, smplx_path=None):
     """Build the .blend in a child process (the backend process never imports bpy)."""
-    cmd = [sys.executable, "-m", "chromm_addon", "build", take_path, "-o", blend_path]
+    cmd = [sys.executable, "-m", "chromm_addon", "build", take_path, "-o", blend_path, "--exit-on-stdin-eof"]
     if smplx_path:
         cmd += ["--smplx", smplx_path]
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # The child's stdin is a pipe this process holds: if this process dies, even by kill -9, the
+    # child sees end of file and stops. On SIGTERM or Ctrl-C here, subprocess.run kills it.
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, input="")
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
         message = lines[-1] if lines else f"exit status {done.returncode}"
@@ -337,11 +339,18 @@ class _staging:
     def __enter__(self):
         self.folders = {}
         staged = {}
-        for original, target in zip(self._originals, self.targets):
-            folder = os.path.dirname(target)
-            if folder not in self.folders:
-                self.folders[folder] = tempfile.mkdtemp(prefix=".chromm-stage-", dir=folder)
-            staged[original] = os.path.join(self.folders[folder], os.path.basename(target))
+        try:
+            for original, target in zip(self._originals, self.targets):
+                folder = os.path.dirname(target)
+                if folder not in self.folders:
+                    # Named and recorded before it exists, so an interrupt at any point leaves
+                    # nothing that the clean-up below does not know about.
+                    self.folders[folder] = os.path.join(folder, f".chromm-stage-{uuid.uuid4().hex[:12]}")
+                    os.mkdir(self.folders[folder], 0o700)
+                staged[original] = os.path.join(self.folders[folder], os.path.basename(target))
+        except BaseException:
+            self._remove()
+            raise
         self.staged = staged
         return staged
 
@@ -351,9 +360,12 @@ class _staging:
                 for original, target in zip(self._originals, self.targets):
                     os.replace(self.staged[original], target)
         finally:
-            for folder in self.folders.values():
-                shutil.rmtree(folder, ignore_errors=True)
+            self._remove()
         return False
+
+    def _remove(self):
+        for folder in self.folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _cancel_check(cancel):

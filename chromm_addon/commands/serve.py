@@ -124,8 +124,10 @@ def run(args):
                             http=guarded_h11(args.header_timeout), timeout_keep_alive=5,
                             h11_max_incomplete_event_size=16 << 10, lifespan="off")
     server = uvicorn.Server(config)
-    if args.exit_on_stdin_eof:
-        _stop_on_stdin_eof(server)
+    if args.exit_on_stdin_eof:  # the parent holds the pipe: it is closed when the parent dies
+        from ..lifecycle import watch_stdin_eof
+
+        watch_stdin_eof(lambda: setattr(server, "should_exit", True))
     try:
         server.run(sockets=[sock])
     finally:
@@ -145,27 +147,6 @@ def run(args):
         except OSError:  # nobody reads stderr any more (the parent died)
             pass
     return 0
-
-
-def _stop_on_stdin_eof(server):
-    """Stop the server when stdin ends: the parent (Blender) holds the other end of the pipe, and the
-    system closes it when the parent exits in any way, `kill -9` included."""
-    import sys
-    import threading
-
-    def watch():
-        try:
-            while sys.stdin.buffer.read(4096):
-                pass
-        except (OSError, ValueError):
-            pass
-        server.should_exit = True  # first: with the parent gone, writing to its pipes fails
-        try:
-            print("standard input closed (the parent process is gone): stopping", file=sys.stderr)
-        except OSError:
-            pass
-
-    threading.Thread(target=watch, name="chromm-stdin-watch", daemon=True).start()
 
 
 def _check_weights(weights):
