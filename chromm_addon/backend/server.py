@@ -7,13 +7,13 @@ a body is read. Errors are JSON `{"detail": "<one line naming the problem>"}` wi
 
 import json
 import os
-from typing import List, Optional, Union
+from typing import List
 
 from .. import __version__
 from ..errors import ChrommError
+from ..options import SERVICE, ReconstructOptions, from_dict, leaves, strip_none
 from .jobs import DONE, QueueFull
 from .limits import MAX_CLIPS
-from .pipeline import ReconstructOptions
 from .security import AllowedRoots
 from .timeline import open_clips, plan_timeline
 
@@ -27,11 +27,11 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
     from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
-    from pydantic import BaseModel, Field
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from .guard import BODY_TIMEOUT_S, JSON_BODY_LIMIT, Guard
+    from .models import Deleted, Health, JobOptions, JobStatus, PathJob, Version
     from .uploads import MULTIPART_OVERHEAD, UPLOAD_SCHEMA, receive_uploads
 
     allowed = allowed or AllowedRoots()
@@ -40,53 +40,6 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
     upload_limit = max_upload_bytes * max_clips + MULTIPART_OVERHEAD * max_clips
     app.add_middleware(Guard, token=token, hosts=hosts, body_timeout=body_timeout or BODY_TIMEOUT_S,
                        body_limit=lambda path, method: upload_limit if path == "/jobs/upload" else JSON_BODY_LIMIT)
-
-    class Options(BaseModel):
-        offsets: Optional[List[Union[str, float]]] = Field(
-            None, description="one per clip: time in the clip of the common zero, '1.5s' or '12f'")
-        fps: Optional[float] = Field(None, gt=0, le=240, description="target frame rate")
-        start: Optional[float] = Field(None, description="seconds on the common timeline")
-        end: Optional[float] = Field(None, description="seconds on the common timeline")
-        window: Optional[int] = Field(None, ge=2, le=100000, description="timesteps per network window")
-        image_fps: Optional[float] = Field(None, gt=0, le=240, description="rate assumed for image folders")
-
-    class PathJob(Options):
-        clips: List[str] = Field(..., min_length=1, description="absolute paths under the allowed folders")
-
-    class JobStatus(BaseModel):
-        id: str
-        state: str = Field(..., description="queued, running, done, failed or cancelled")
-        error: Optional[str] = None
-        clips: List[str]
-        stage: str
-        done: int
-        total: int
-        fraction: float
-        eta_s: Optional[float] = None
-        created: float
-        started: Optional[float] = None
-        finished: Optional[float] = None
-        timesteps: int
-
-    class Health(BaseModel):
-        status: str
-        network: str = Field(..., description="not loaded, loading, ready, or error: <why>")
-        queued: int
-        running: Optional[str] = None
-
-    class Version(BaseModel):
-        name: str
-        version: str
-        api: int
-        network: str
-        device: str
-        max_clips: int
-        max_upload_bytes: int
-        accepts_paths: bool
-
-    class Deleted(BaseModel):
-        id: str
-        deleted: bool
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc):
@@ -138,12 +91,15 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
             raise HTTPException(429, str(exc)) from None
 
     def _options(body, clips):
+        """The job's options: the service's own (device, weights, ...) and the request's."""
         template = queue.runner_options
-        return ReconstructOptions(clips=clips, offsets=body.offsets, fps=body.fps, start=body.start,
-                                  end=body.end, window=body.window, image_fps=body.image_fps,
-                                  device=template.device, weights=template.weights,
-                                  smplx=template.smplx, tiny_network=template.tiny_network,
-                                  seed=template.seed)
+        base = ReconstructOptions()
+        for leaf in leaves(ReconstructOptions, (SERVICE,)):
+            leaf.set(base, leaf.get(template))
+        data = strip_none(body.model_dump(exclude={"clips"}))
+        options = from_dict(ReconstructOptions, data, "options", base=base)
+        options.clips = clips
+        return options
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_schema():
@@ -187,7 +143,7 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
         try:
             data = json.loads(text or "{}")
             depth_checked(data)
-            return Options.model_validate(data)
+            return JobOptions.model_validate(data)
         except RecursionError:
             raise HTTPException(422, f"options: nested more than {MAX_JSON_DEPTH} levels deep") from None
         except (ValueError, TypeError) as exc:

@@ -24,7 +24,7 @@ UPLOAD_SCHEMA = {
             "files": {"type": "array", "items": {"type": "string", "format": "binary"},
                       "description": "one video per view"},
             "options": {"type": "string", "default": "{}",
-                        "description": "JSON object: offsets, fps, start, end, window, image_fps"},
+                        "description": "JSON object of job options (as POST /jobs, without clips)"},
         },
     }}},
 }
