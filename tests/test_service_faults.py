@@ -142,6 +142,7 @@ def test_take_sources_name_the_uploaded_files(service, folders, tmp_path):
     (tmp_path / "t.npz").write_bytes(client.get(f"/jobs/{status['id']}/take").content)
     take = read_take(str(tmp_path / "t.npz"))
     assert [s["path"] for s in take.meta["sources"]] == ["left cam.avi", "right.avi"]
+    assert take.meta["options"]["clips"] == ["left cam.avi", "right.avi"]  # not where the service kept them
 
 
 def _job_folders(work):

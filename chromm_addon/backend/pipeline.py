@@ -241,7 +241,9 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
     take = fuse(views, options.smplx, options.fuse)
-    take.meta["options"] = to_dict(options)
+    recorded = to_dict(options)
+    recorded["clips"] = [str(path) for path in (sources or options.clips)]  # never a service's own paths
+    take.meta["options"] = recorded
     # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
     sources = sources or [os.path.abspath(str(path)) for path in options.clips]
     take.meta["sources"] = [{"path": str(path), "start_time": views.meta["start_s"] + offset}
