@@ -22,7 +22,7 @@ PERSON_COLOURS = ((66, 135, 245), (245, 130, 50), (80, 200, 120), (220, 80, 200)
 
 def network_available(weights_dir=None):
     """(True, None) when the weight files are installed, else (False, why)."""
-    from ..network.interface import missing_weights
+    from ..network.registry import missing_weights
 
     problem = missing_weights(weights_dir)
     return problem is None, problem

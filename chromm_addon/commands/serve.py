@@ -51,7 +51,7 @@ def run(args):
     from .. import __version__
     from ..backend.jobs import JobQueue
     from ..backend.limits import MAX_CLIPS
-    from ..network.interface import check_runner_options
+    from ..network.registry import check_runner_options
     from ..options import SERVICE, ReconstructOptions, from_args
     from ..backend.security import AllowedRoots, is_loopback, service_token
     from ..backend.server import create_app
