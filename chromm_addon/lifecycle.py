@@ -8,6 +8,7 @@ closes it when the parent exits. (Linux's parent-death signal would also work, b
 the *thread* that started the child ends, which in Blender is a worker thread.)
 """
 
+import os
 import signal
 import sys
 import threading
@@ -31,10 +32,12 @@ def watch_stdin_eof(on_eof, what="the parent process is gone"):
     """Call `on_eof()` (in a daemon thread) when stdin reaches its end."""
 
     def watch():
+        # os.read on the descriptor, not sys.stdin: a daemon thread blocked inside the buffered
+        # reader holds its lock, and the interpreter's shutdown would then abort on it.
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError, AttributeError):
+        except OSError:
             pass
         on_eof()  # first: with the parent gone, writing to its pipes fails
         try:
@@ -49,6 +52,4 @@ def watch_stdin_eof(on_eof, what="the parent process is gone"):
 
 def interrupt_main():
     """For `watch_stdin_eof`: end the main thread as SIGTERM would."""
-    import os
-
     os.kill(os.getpid(), signal.SIGTERM)

@@ -134,22 +134,23 @@ def test_local_service_stops_when_its_parent_is_killed(tmp_path):
     """Blender killed with -9: the service it started stops and removes its work folder; the
     add-on leaves no temporary folder of its own either."""
     import subprocess
-    import tempfile
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    before = {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("chromm-addon-")}
+    private_tmp = tmp_path / "tmp"  # the add-on's and the service's temporary folders go here
+    private_tmp.mkdir()
     code = (f"import sys, time\nsys.path.insert(0, {root!r})\n"
             "from chromm_addon.client.local_backend import LocalBackend\n"
             f"b = LocalBackend({VENV!r}, device='cpu', extra_args=['--tiny-network'])\n"
             "url, token = b.start()\nprint(b.process.pid, url, flush=True)\ntime.sleep(600)\n")
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, TMPDIR=str(private_tmp)))
     try:
         pid = int(parent.stdout.readline().split()[0])
         deadline = time.monotonic() + 30
         while _work_dir_of(pid) is None and time.monotonic() < deadline:
             time.sleep(0.1)
         work = _work_dir_of(pid)
-        assert work and os.path.isdir(work)
+        assert work and os.path.isdir(work) and os.path.dirname(work) == str(private_tmp)
     finally:
         parent.kill()
         parent.wait(10)
@@ -158,5 +159,4 @@ def test_local_service_stops_when_its_parent_is_killed(tmp_path):
         time.sleep(0.1)
     assert _gone(pid), "the service outlived the process that started it"
     assert not os.path.exists(work)
-    after = {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("chromm-addon-")}
-    assert after == before
+    assert os.listdir(private_tmp) == []  # nothing left behind, by the service or the add-on

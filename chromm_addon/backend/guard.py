@@ -72,7 +72,9 @@ class Guard:
         return bool(name) and (name in self.hosts or _is_ip(name))
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # the service has none; refuse rather than pass unchecked
+            return await send({"type": "websocket.close", "code": 1008})
+        if scope["type"] != "http":  # lifespan
             return await self.app(scope, receive, send)
         headers = {}
         for key, value in scope["headers"]:

@@ -247,6 +247,7 @@ class JobQueue:
         self._thread.start()
 
     def stop(self, timeout=10.0):
+        """Cancel everything and wait for the worker; True when it has ended."""
         with self._lock:
             self._stopping = True
             for job in list(self._pending):
@@ -257,6 +258,8 @@ class JobQueue:
             self._lock.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
 
     def _load_runner(self):
         if self._runner is None:

@@ -213,9 +213,15 @@ def build_blend(take_path, blend_path, smplx_path=None):
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-    # The child's stdin is a pipe this process holds: if this process dies, even by kill -9, the
-    # child sees end of file and stops. On SIGTERM or Ctrl-C here, subprocess.run kills it.
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, input="")
+    # The child's stdin is a pipe whose write end only this process holds (never written to): if
+    # this process dies, even by kill -9, the child sees end of file and stops. On SIGTERM or
+    # Ctrl-C here, subprocess.run kills it.
+    read_end, write_end = os.pipe()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=read_end)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
         message = lines[-1] if lines else f"exit status {done.returncode}"

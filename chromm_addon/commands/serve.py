@@ -131,7 +131,7 @@ def run(args):
     try:
         server.run(sockets=[sock])
     finally:
-        queue.stop()
+        worker_ended = queue.stop(timeout=20.0)
         sock.close()
         if own_work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -144,7 +144,12 @@ def run(args):
                 pass
         try:
             print("service stopped", file=sys.stderr)
+            sys.stderr.flush()
         except OSError:  # nobody reads stderr any more (the parent died)
             pass
+        if not worker_ended:
+            # A job still inside the network (native code) would abort the interpreter's
+            # shutdown; everything is cleaned up, so leave at once.
+            os._exit(0)
     return 0
 
