@@ -188,7 +188,8 @@ def test_restart_after_kill_and_stop_leave_only_finished_results(folders, tmp_pa
         wait_state(client, again["id"], ("running",))
         client.close()
     finally:
-        stop_service(proc)  # SIGTERM: the unfinished job's folder goes, the finished result stays
+        proc.terminate()  # SIGTERM: the unfinished job's folder goes, the finished result stays
+        proc.wait(90)
     assert proc.returncode == 0
     assert _job_folders(work) == [done["id"]]
     assert sorted(os.listdir(work / done["id"])) == ["job.json", "take.npz", "views.npz"]

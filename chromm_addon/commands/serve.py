@@ -131,7 +131,7 @@ def run(args):
     try:
         server.run(sockets=[sock])
     finally:
-        worker_ended = queue.stop(timeout=20.0)
+        worker_ended = queue.stop(timeout=10.0)
         sock.close()
         if own_work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
