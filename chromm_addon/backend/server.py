@@ -22,7 +22,7 @@ MAX_JSON_DEPTH = 32  # nesting of a request's JSON (options are at most 3 deep)
 
 
 def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=MAX_CLIPS,
-               network="weights", device="auto", hosts=(), body_timeout=None):
+               network="weights", device="cpu", gpu=None, hosts=(), body_timeout=None):
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
@@ -117,7 +117,7 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
     @app.get("/version", response_model=Version, summary="service and API versions, limits")
     def version():
         return {"name": "chromm", "version": __version__, "api": API_VERSION, "network": network,
-                "device": device, "max_clips": max_clips, "max_upload_bytes": max_upload_bytes,
+                "device": device, "gpu": gpu, "max_clips": max_clips, "max_upload_bytes": max_upload_bytes,
                 "accepts_paths": bool(allowed)}
 
     @app.post("/jobs", response_model=JobStatus, status_code=202,
