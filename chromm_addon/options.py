@@ -163,6 +163,9 @@ class FuseOptions:
                                    "reference noise")
     smooth_reference_noise_m: float = option(0.02, "head noise the smoothing window is meant for", "m",
                                              gt=True, min=0)
+    smooth_max_gap_s: float = option(0.2, "the quadratic filter and the foot locking run across gaps in a "
+                                     "person's track up to this long (missed frames; 0: every gap ends a "
+                                     "segment)", "s", min=0, max=2)
     one_euro_min_cutoff_hz: float = option(1.0, "One Euro filter: cutoff frequency at rest", "Hz", gt=True,
                                            min=0)
     one_euro_beta: float = option(0.5, "One Euro filter: how fast the cutoff rises with speed", "s/m", min=0)

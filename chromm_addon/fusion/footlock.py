@@ -45,12 +45,16 @@ def _runs(mask):
 
 
 def hysteresis(low_enter, high_leave):
-    """(T,) bool state: on where `low_enter` holds, stays on until `high_leave` holds."""
+    """(T,) bool state, two-sided (offline): every run of frames where `high_leave` does not
+    hold that contains at least one `low_enter` frame. A causal hysteresis (on at the first
+    enter, off at the first leave) holds the loose bound only after the strict one was met, so
+    it is late by however long the filtered foot takes to slow below the strict bound; here the
+    loose bound applies on both sides of a contact, before it as after it."""
+    low_enter, high_leave = np.asarray(low_enter, bool), np.asarray(high_leave, bool)
     state = np.zeros(len(low_enter), dtype=bool)
-    on = False
-    for t in range(len(low_enter)):
-        on = (not high_leave[t]) if on else bool(low_enter[t])
-        state[t] = on
+    for start, stop in _runs(~high_leave):
+        if low_enter[start:stop].any():
+            state[start:stop] = True
     return state
 
 

@@ -28,7 +28,7 @@ from .detections import gather_detections
 from .footlock import lock_feet
 from .fusion import fuse_clusters
 from .scale import projected_head_pelvis, robust_mean_ratio, scale_ratios
-from .smoothing import FILTERS, camera_trajectories, filter_rotations, filter_values
+from .smoothing import FILTERS, bridge_gaps, camera_trajectories, filter_rotations, filter_values
 from .smplx_params import transl_from_head
 from .tracking import track
 
@@ -103,6 +103,7 @@ def check_cameras(views, path="<views>"):
 # Options of the steps after tracking (filtering, foot locking): changing only these re-runs
 # only those steps when `fuse_views` is given a cache (Refine).
 LATE_OPTIONS = ("smooth", "smooth_filter", "smooth_window_s", "smooth_adaptive", "smooth_reference_noise_m",
+                "smooth_max_gap_s",
                 "one_euro_min_cutoff_hz", "one_euro_beta", "smooth_cameras", "camera_window_s",
                 "static_camera_m", "static_camera_deg", "foot_lock", "foot")
 
@@ -256,7 +257,7 @@ def _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts, 
             strength = np.array([noise_strength(p_head[p], valid[p], opts.smooth_reference_noise_m)
                                  for p in range(num_people)])
         for p in range(num_people):
-            args = (fps, opts.smooth_filter, opts.smooth_window_s * strength[p] ** 0.8)
+            args = (fps, opts.smooth_filter, opts.smooth_window_s * strength[p] ** 0.8, opts.smooth_max_gap_s)
             p_head[p] = filter_values(p_head[p], valid[p], *args, **kw)
             p_pose[p] = filter_rotations(p_pose[p], valid[p], *args, **kw)
             p_expr[p] = filter_values(p_expr[p], valid[p], *args, **kw)
@@ -265,8 +266,10 @@ def _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts, 
     contact = np.zeros((num_people, num_frames, 2), dtype=bool)
     if opts.foot_lock and num_people:
         clearance = np.array([foot_clearance(smplx_model, b) for b in betas])
-        p_pose, locked, contact = lock_feet(p_pose, rest, transl, valid, clearance, fps, opts.foot,
+        span = np.stack([bridge_gaps(v, int(round(opts.smooth_max_gap_s * fps))) for v in valid])
+        p_pose, locked, contact = lock_feet(p_pose, rest, transl, span, clearance, fps, opts.foot,
                                             speed_scale=np.sqrt(strength))
+        contact &= valid[..., None]
         p_head = p_head + (locked - transl)  # the root may come down; the head with it
         transl = locked
     aa = matrix_to_axis_angle(p_pose)
