@@ -135,6 +135,8 @@ class FootLockOptions:
     release_speed_mps: float = option(1.0, "a foot leaves contact when faster than this", "m/s", gt=True, min=0)
     min_contact_s: float = option(0.1, "contacts shorter than this are ignored", "s", min=0)
     min_break_s: float = option(0.1, "breaks between contacts shorter than this are filled", "s", min=0)
+    max_travel_m: float = option(0.15, "a contact along which the foot strays further than this from its "
+                                 "median place is split where the foot moves fastest", "m", gt=True, min=0)
     speed_baseline_s: float = option(0.1, "a foot's speed is its displacement over plus and minus this",
                                      "s", gt=True, min=0, max=2)
     blend_s: float = option(0.25, "the lock blends in and out over this on either side of a contact", "s",

@@ -7,7 +7,7 @@ from chromm_addon.body.lbs import forward_kinematics
 from chromm_addon.evaluation.evaluate import evaluate_take
 from chromm_addon.evaluation.simulate import simulate_views
 from chromm_addon.evaluation.synthetic import DEFAULT_FOOT_CLEARANCE, make_scene
-from chromm_addon.fusion.footlock import FootLockOptions, clean_runs, hysteresis, lock_feet
+from chromm_addon.fusion.footlock import FootLockOptions, clean_runs, hysteresis, lock_feet, split_travelling
 from chromm_addon.fusion.pipeline import FuseOptions, fuse_views
 from chromm_addon.fusion.smoothing import smooth_rotations, smooth_values
 from chromm_addon.geometry.rotations import axis_angle_to_matrix
@@ -46,6 +46,21 @@ def test_hysteresis_and_run_cleaning():
     mask = np.array([1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0], bool)
     np.testing.assert_array_equal(clean_runs(mask, min_on=2, min_off=2),
                                   [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+
+
+def test_a_contact_that_travels_is_split_where_the_foot_moves_fastest():
+    # two plants 0.7 m apart joined by a slow, smeared step (as a wide filter makes of a walk)
+    x = np.r_[np.zeros(15), np.linspace(0, 0.7, 8), np.full(15, 0.7)]
+    xy = np.stack([x, np.zeros_like(x)], -1)
+    speed = np.abs(np.gradient(x)) * 30
+    mask = np.ones(len(x), bool)
+    out = split_travelling(mask, xy, speed, 0.15)
+    runs = [(int(a), int(b)) for a, b in zip(np.flatnonzero(np.diff(np.r_[0, out, 0]) == 1),
+                                             np.flatnonzero(np.diff(np.r_[0, out, 0]) == -1))]
+    assert len(runs) >= 2 and out[:15].all() and out[23:].all()
+    for a, b in runs:
+        assert np.ptp(x[a:b]) <= 0.3
+    np.testing.assert_array_equal(split_travelling(mask[:15], xy[:15], speed[:15], 0.15), mask[:15])
 
 
 def test_locked_feet_are_planted_on_the_floor_and_only_legs_change():

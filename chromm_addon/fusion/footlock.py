@@ -94,9 +94,29 @@ def detect_contact(joints, valid, rest, clearance, fps, opts):
         for s in (0, 1):
             enter = (above[start:stop, s] < opts.contact_height_m) & (speed[:, s] < opts.contact_speed_mps)
             leave = (above[start:stop, s] > opts.release_height_m) | (speed[:, s] > opts.release_speed_mps)
-            contact[start:stop, s] = clean_runs(hysteresis(enter, leave), _steps(opts.min_contact_s, fps),
-                                                _steps(opts.min_break_s, fps))
+            held = clean_runs(hysteresis(enter, leave), _steps(opts.min_contact_s, fps),
+                              _steps(opts.min_break_s, fps))
+            held = split_travelling(held, centre[start:stop, s, :2], speed[:, s], opts.max_travel_m)
+            contact[start:stop, s] = clean_runs(held, _steps(opts.min_contact_s, fps), 0)
     return contact
+
+
+def split_travelling(mask, xy, speed, max_travel):
+    """A planted foot stays in one place: a run of `mask` along which the foot's (T, 2) floor
+    position `xy` strays further than `max_travel` from its median is split at its fastest
+    frame, and so on until every run stays put (a heavily smoothed walk can read as one long
+    contact over several steps, whose one lock place would drag the legs and the root)."""
+    mask = np.array(mask, dtype=bool)
+    todo = _runs(mask)
+    while todo:
+        a, b = todo.pop()
+        stray = np.linalg.norm(xy[a:b] - np.median(xy[a:b], axis=0), axis=-1).max(initial=0.0)
+        if stray <= max_travel or b - a < 3:
+            continue
+        cut = a + 1 + int(np.argmax(speed[a + 1:b - 1]))
+        mask[cut] = False
+        todo += [(a, cut), (cut + 1, b)]
+    return mask
 
 
 def _speed(x, fps, k):
