@@ -168,6 +168,9 @@ class FuseOptions:
     smooth_max_gap_s: float = option(0.2, "the quadratic filter and the foot locking run across gaps in a "
                                      "person's track up to this long (missed frames; 0: every gap ends a "
                                      "segment)", "s", min=0, max=2)
+    smooth_root: bool = option(True, "filter the root translation once more after it is derived from the "
+                               "filtered head and pose (the spine's leftover rotation noise leaves the pelvis; the "
+                               "head follows the root)")
     one_euro_min_cutoff_hz: float = option(1.0, "One Euro filter: cutoff frequency at rest", "Hz", gt=True,
                                            min=0)
     one_euro_beta: float = option(0.5, "One Euro filter: how fast the cutoff rises with speed", "s/m", min=0)
