@@ -10,8 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
+import uuid
 
 import numpy as np
 
@@ -268,7 +268,8 @@ def _fuse_options(options, record):
 
 
 def finish_sync(take, views, record, paths):
-    """Offsets actually used (audio or typed, plus motion's shifts) into meta.sources / meta.sync."""
+    """Offsets actually used (audio or typed, plus motion's shifts) into meta.sources / meta.sync;
+    `paths` what to record as each view's clip."""
     fps = views.fps
     offsets = list(views.meta["offsets_s"])
     start = float(views.meta["start_s"])
@@ -281,20 +282,28 @@ def finish_sync(take, views, record, paths):
     record = dict(record, offsets_s=[float(o) for o in offsets], start_s=start,
                   motion=motion if motion.get("method") == "motion" else None)
     take.meta["sync"] = record
-    take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": start + offset, "offset_s": offset}
+    take.meta["sources"] = [{"path": str(path), "start_time": start + offset, "offset_s": offset}
                             for path, offset in zip(paths, offsets)]
     return take
 
 
 def build_blend(take_path, blend_path, smplx_path=None):
     """Build the .blend in a child process (the backend process never imports bpy)."""
-    cmd = [sys.executable, "-m", "chromm_addon", "build", take_path, "-o", blend_path]
+    cmd = [sys.executable, "-m", "chromm_addon", "build", take_path, "-o", blend_path, "--exit-on-stdin-eof"]
     if smplx_path:
         cmd += ["--smplx", smplx_path]
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # The child's stdin is a pipe whose write end only this process holds (never written to): if
+    # this process dies, even by kill -9, the child sees end of file and stops. On SIGTERM or
+    # Ctrl-C here, subprocess.run kills it.
+    read_end, write_end = os.pipe()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=read_end)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
         message = lines[-1] if lines else f"exit status {done.returncode}"
@@ -302,8 +311,11 @@ def build_blend(take_path, blend_path, smplx_path=None):
 
 
 def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, progress=None,
-                cancel=None):
-    """The whole pipeline; writes take_out (and views_out, blend_out) or nothing. Returns Stats."""
+                cancel=None, sources=None):
+    """The whole pipeline; writes take_out (and views_out, blend_out) or nothing. Returns Stats.
+
+    `sources`: what to record as each view's clip in the take (default: the clips' absolute
+    paths); the service gives what the client submitted (an upload's own file name)."""
     progress = progress or (lambda *a: None)
     check = _cancel_check(cancel)
     targets = [p for p in (take_out, views_out, blend_out) if p]
@@ -318,12 +330,15 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
     take = fuse(views, options.smplx, _fuse_options(options, stats.sync))
-    take.meta["options"] = to_dict(options)
+    recorded = to_dict(options)
+    recorded["clips"] = [str(path) for path in (sources or options.clips)]  # never a service's own paths
+    take.meta["options"] = recorded
     if views.meta.get("known_cameras"):
         take.meta["known_cameras"] = views.meta["known_cameras"]
     # Where each view's clip is and its time at timestep 0 (for the cameras' backgrounds), and the
     # offsets the sync stage found.
-    stats.sync = finish_sync(take, views, stats.sync, options.clips).meta["sync"]
+    sources = sources or [os.path.abspath(str(path)) for path in options.clips]
+    stats.sync = finish_sync(take, views, stats.sync, sources).meta["sync"]
     stats.notes.extend(take.meta["sync"]["motion"]["notes"] if take.meta["sync"].get("motion") else ())
     if stats.notes:
         take.meta["notes"] = list(stats.notes)
@@ -366,11 +381,18 @@ class _staging:
     def __enter__(self):
         self.folders = {}
         staged = {}
-        for original, target in zip(self._originals, self.targets):
-            folder = os.path.dirname(target)
-            if folder not in self.folders:
-                self.folders[folder] = tempfile.mkdtemp(prefix=".chromm-stage-", dir=folder)
-            staged[original] = os.path.join(self.folders[folder], os.path.basename(target))
+        try:
+            for original, target in zip(self._originals, self.targets):
+                folder = os.path.dirname(target)
+                if folder not in self.folders:
+                    # Named and recorded before it exists, so an interrupt at any point leaves
+                    # nothing that the clean-up below does not know about.
+                    self.folders[folder] = os.path.join(folder, f".chromm-stage-{uuid.uuid4().hex[:12]}")
+                    os.mkdir(self.folders[folder], 0o700)
+                staged[original] = os.path.join(self.folders[folder], os.path.basename(target))
+        except BaseException:
+            self._remove()
+            raise
         self.staged = staged
         return staged
 
@@ -380,9 +402,12 @@ class _staging:
                 for original, target in zip(self._originals, self.targets):
                     os.replace(self.staged[original], target)
         finally:
-            for folder in self.folders.values():
-                shutil.rmtree(folder, ignore_errors=True)
+            self._remove()
         return False
+
+    def _remove(self):
+        for folder in self.folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _cancel_check(cancel):
