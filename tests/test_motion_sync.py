@@ -58,10 +58,11 @@ def test_fuse_resamples_onto_the_reference_timeline(offset_take):
     assert plain.num_frames >= take.num_frames
     base = evaluate_take(plain, scene.at_frames((np.arange(plain.num_frames) + k0 + shifts[ref]) * FINE, fps=30.0))
     assert r["w_mpjpe"] < base["w_mpjpe"] * 1.3 + 0.01
-    # without sync the same views are much worse
+    # without sync the same views associate badly: people split and identities switch
     unsynced = evaluate_take(fuse_views(views, options=FuseOptions(sync="none")),
-                             scene.at_frames((np.arange(T) + shifts[0]) * FINE, fps=30.0))
-    assert unsynced["w_mpjpe"] > 1.5 * r["w_mpjpe"]
+                             scene.at_frames((np.arange(T) + shifts[0]) * FINE, fps=30.0), views=views)
+    assert unsynced["assoc_accuracy"] < 0.9 and unsynced["id_switches"] > r["id_switches"] + 2
+    assert unsynced["w_mpjpe"] > r["w_mpjpe"]
 
 
 def test_whole_frame_resampling_is_slicing():

@@ -112,12 +112,14 @@ def test_hdr_pq_source_is_tone_mapped(tmp_path):
 
 
 def test_header_size_is_checked_before_decoding(tmp_path, monkeypatch):
-    import chromm_addon.backend.video as video
+    import chromm_addon.backend.limits as limits
 
     path = write_av_clip(tmp_path / "big.mp4", [quadrant_frame()] * 2)
-    monkeypatch.setattr(video, "MAX_SIDE", 40)
-    with pytest.raises(ChrommError, match="frame size 64x48"):
+    monkeypatch.setattr(limits, "MAX_SIDE", 40)
+    with pytest.raises(ChrommError, match="64x48"):
         VideoClip(path)
+    with pytest.raises(ChrommError, match="64x48"):
+        open_clip(path)
 
 
 def test_audio_only_file_is_not_a_clip(tmp_path):

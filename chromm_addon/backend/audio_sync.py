@@ -54,7 +54,7 @@ class AudioSync:
     notes: list
 
 
-def audio_envelope(path, hop_s=HOP_S):
+def audio_envelope(path, hop_s=HOP_S, source=None):
     """The onset envelope of the first audio stream of `path`, or None when it has none.
 
     Streams: decoded audio is mixed to mono and turned into envelope hops about once a second
@@ -66,8 +66,8 @@ def audio_envelope(path, hop_s=HOP_S):
 
     from .video import _av_message, av_errors
 
-    try:
-        container = av.open(str(path), "r")
+    try:  # `source`: what is read (a pinned descriptor's path); messages name `path`
+        container = av.open(str(source or path), "r")
     except av_errors() as exc:
         raise ChrommError(f"{path}: not a file that can be read ({_av_message(exc)})") from None
     try:
@@ -212,20 +212,30 @@ def correlate(a, b, hop_s, max_lag_s=None, min_overlap_s=MIN_OVERLAP_S):
     return (lags[i] + frac) * hop_s, confidence, peak
 
 
-def sync_audio(paths, max_offset_s=None, envelopes=None):
+def sync_audio(paths, max_offset_s=None, envelopes=None, sources=None):
     """Offsets (seconds) of every clip from its audio, with a confidence each.
 
-    Clips without audio get None and a note; a clip whose audio does not correlate gets its best
-    guess with a low confidence and a note (never a silent wrong offset).
+    Clips without audio (or whose audio cannot be decoded) get None and a note; a clip whose
+    audio does not correlate gets its best guess with a low confidence and a note (never a
+    silent wrong offset). `sources`: what to read for each path (pinned descriptors' paths).
     """
     paths = [str(p) for p in paths]
+    sources = list(sources) if sources is not None else [None] * len(paths)
+    failed = {}
     if envelopes is None:  # clips in parallel: FFmpeg and numpy release the GIL
         from concurrent.futures import ThreadPoolExecutor
 
+        def envelope(i):
+            try:
+                return audio_envelope(paths[i], source=sources[i])
+            except ChrommError as exc:
+                failed[i] = str(exc)
+                return None
+
         with ThreadPoolExecutor(max(1, min(len(paths), os.cpu_count() or 1))) as pool:
-            envelopes = list(pool.map(audio_envelope, paths))
+            envelopes = list(pool.map(envelope, range(len(paths))))
     envs = envelopes
-    notes = [f"{p}: no audio stream" for p, e in zip(paths, envs) if e is None]
+    notes = [failed.get(i, f"{p}: no audio stream") for i, (p, e) in enumerate(zip(paths, envs)) if e is None]
     have = [i for i, e in enumerate(envs) if e is not None]
     offsets, confidence = [None] * len(paths), [None] * len(paths)
     if not have:

@@ -234,7 +234,8 @@ def audio_stage(options, clips, offsets, progress, stats):
     progress("sync", 0, 1)
     t0 = time.perf_counter()
     videos = [i for i, c in enumerate(clips) if c.kind == "video"]
-    result = sync_audio([clips[i].path for i in videos]) if videos else None
+    result = sync_audio([clips[i].path for i in videos],
+                        sources=[getattr(clips[i], "source", None) for i in videos]) if videos else None
     stats.seconds["sync"] = time.perf_counter() - t0
     progress("sync", 1, 1)
     if result is not None:

@@ -139,6 +139,8 @@ class VideoClip:
             count = stream.frames
             if not count and stream.duration and stream.time_base and fps:
                 count = int(round(float(stream.duration * stream.time_base) * fps))
+            if not count and container.duration and fps:  # e.g. Matroska: the segment's duration
+                count = int(round(container.duration / 1e6 * fps))
         finally:
             container.close()
         width, height = self.display_size

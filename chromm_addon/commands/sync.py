@@ -33,7 +33,7 @@ def sync_clips(args):
     method = args.method
     if method in ("auto", "audio"):
         videos = [c.kind == "video" for c in clips]
-        result = sync_audio([c.path for c in clips]) if all(videos) else None
+        result = sync_audio([c.path for c in clips], sources=[c.source for c in clips]) if all(videos) else None
         if result is not None:
             notes += result.notes
             offsets, confidence = result.offsets, result.confidence
