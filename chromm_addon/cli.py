@@ -15,6 +15,7 @@ from .errors import ChrommError
 # (command, module under commands/, one-line help)
 COMMANDS = (
     ("reconstruct", "reconstruct", "clips -> take (decode, network, fuse, optionally build)"),
+    ("batch", "batch", "many takes from a manifest, here or on a Ray cluster"),
     ("fuse", "fuse", "views file -> take file (test-time modules only)"),
     ("build", "build", "take file -> .blend (needs the bpy module)"),
     ("serve", "serve", "run the HTTP inference service"),

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ChrommError
 from .limits import MIN_WINDOW
 from .timeline import open_clips, plan_timeline, sample
-from .windows import WindowMerger, plan_overlap
+from .windows import WindowMerger, WindowSource
 
 
 class Cancelled(Exception):
@@ -102,7 +102,8 @@ def check_window(requested):
         raise ChrommError(f"--window {requested}: a window needs at least {MIN_WINDOW} timesteps")
 
 
-def choose_window(runner, clips, count, requested=None):
+def choose_window(runner, image_hw, num_views, count, requested=None):
+    """Timesteps per window: the requested size, else what fits the runner's device; at most `count`."""
     check_window(requested)
     if requested is not None:
         size = int(requested)
@@ -110,9 +111,13 @@ def choose_window(runner, clips, count, requested=None):
         from ..network import runner as runner_module
 
         estimate = getattr(runner, "estimate_window_size", None) or runner_module.estimate_window_size
-        image_hw = (max(c.height for c in clips), max(c.width for c in clips))
-        size = int(estimate(_runner_device(runner), image_hw, len(clips)))
+        size = int(estimate(_runner_device(runner), tuple(image_hw), num_views))
     return max(MIN_WINDOW, min(size, count))
+
+
+def frame_size(clips):
+    """(height, width) that holds every clip's frames."""
+    return max(c.height for c in clips), max(c.width for c in clips)
 
 
 def _is_out_of_memory(exc):
@@ -127,94 +132,69 @@ def _free_device_memory():
         torch.cuda.empty_cache()
 
 
-class WindowBuffer:
-    """Preallocated frames per view for one window; `shift` keeps the overlap at the front."""
-
-    def __init__(self, clips, capacity):
-        self.capacity = capacity
-        self.arrays = [np.empty((capacity, c.height, c.width, 3), np.uint8) for c in clips]
-        self.count = 0
-
-    @property
-    def frames_held(self):
-        return self.capacity * len(self.arrays)
-
-    def put(self, frames):
-        for array, frame in zip(self.arrays, frames):
-            array[self.count] = frame
-        self.count += 1
-
-    def window(self, size):
-        return [a[:size] for a in self.arrays]
-
-    def shift(self, n):
-        keep = self.count - n
-        for a in self.arrays:
-            a[:keep] = a[n:self.count].copy()
-        self.count = keep
-
-
 class WindowedReconstruction:
-    """Runs the network over the sampled timesteps in overlapping windows and merges them."""
+    """One machine: windows from a WindowSource through the runner into a WindowMerger, in order;
+    an out-of-memory window is retried at half the size."""
 
     def __init__(self, runner, clips, fps, size, progress, total, stats):
-        self.runner, self.clips, self.fps = runner, clips, fps
+        self.runner, self.fps = runner, fps
         self.names = [c.name for c in clips]
-        self.size, self.overlap = size, plan_overlap(size)
-        self.buffer = WindowBuffer(clips, size)
+        self.clips, self.size = clips, size
         self.merger = WindowMerger(fps, self.names)
-        self.start = 0
         self.progress, self.total, self.stats = progress, total, stats
-        stats.window_size, stats.overlap, stats.buffer_frames = size, self.overlap, self.buffer.frames_held
 
-    def push(self, frames):
-        self.buffer.put(frames)
-        if self.buffer.count == self.buffer.capacity:
-            self._drain(final=False)
-
-    def finish(self):
-        self._drain(final=True)
+    def run(self, samples):
+        source = WindowSource(self.clips, samples, self.size)
+        stats = self.stats
+        stats.window_size, stats.overlap, stats.buffer_frames = source.size, source.overlap, \
+            source.buffer.frames_held
+        try:
+            while True:
+                t0 = time.perf_counter()
+                window = source.next_window()
+                stats.seconds["decode"] = stats.seconds.get("decode", 0.0) + time.perf_counter() - t0
+                if window is None:
+                    break
+                start, frames = window
+                t0 = time.perf_counter()
+                try:
+                    views = self.runner.run_window(frames, self.names, self.fps)
+                except Exception as exc:
+                    if not _is_out_of_memory(exc):
+                        raise
+                    self._shrink(source, exc)
+                    continue
+                del frames, window
+                _add_seconds(stats, "network", t0)
+                stats.window_calls.append(views.num_frames)
+                t0 = time.perf_counter()
+                self.merger.add(views, start)
+                _add_seconds(stats, "merge", t0)
+                del views
+                self.progress("network", self.merger.committed, max(self.total, self.merger.committed))
+        finally:
+            source.close()
+        stats.timesteps = source.timesteps
         return self.merger.views()
 
-    def _drain(self, final):
-        while True:
-            unmerged = self.start + self.buffer.count - self.merger.committed
-            if self.buffer.count == 0 or unmerged <= 0:
-                return
-            if not final and self.buffer.count < self.size:
-                return
-            m = min(self.buffer.count, self.size)
-            t0 = time.perf_counter()
-            try:
-                views = self.runner.run_window(self.buffer.window(m), self.names, self.fps)
-            except Exception as exc:
-                if not _is_out_of_memory(exc):
-                    raise
-                self._shrink(exc)
-                continue
-            self.stats.seconds["network"] = self.stats.seconds.get("network", 0.0) + time.perf_counter() - t0
-            self.stats.window_calls.append(m)
-            t0 = time.perf_counter()
-            self.merger.add(views, self.start)
-            self.stats.seconds["merge"] = self.stats.seconds.get("merge", 0.0) + time.perf_counter() - t0
-            del views
-            self.progress("network", self.merger.committed, max(self.total, self.merger.committed))
-            if self.buffer.count > m or not final:
-                advance = m - self.overlap if m > self.overlap else m
-                self.buffer.shift(advance)
-                self.start += advance
-            else:
-                return
-
-    def _shrink(self, exc):
+    def _shrink(self, source, exc):
         _free_device_memory()
-        smaller = self.size // 2
-        if smaller < MIN_WINDOW or smaller <= self.merger.committed - self.start:
+        smaller = source.size // 2
+        if smaller < MIN_WINDOW or not source.shrink(smaller):
             raise ChrommError(f"out of {'GPU ' if 'cuda' in _runner_device(self.runner) else ''}memory "
-                              f"even with a window of {self.size} timesteps ({exc}); use fewer or "
+                              f"even with a window of {source.size} timesteps ({exc}); use fewer or "
                               "smaller clips, or --device cpu") from None
-        self.size, self.overlap = smaller, min(plan_overlap(smaller), self.overlap)
         self.stats.window_size = smaller
+
+
+def _add_seconds(stats, stage, t0):
+    stats.seconds[stage] = stats.seconds.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def open_take(options):
+    """Open the clips of `options` and plan their common timeline: (clips, offsets, timeline)."""
+    clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
+    return clips, offsets, plan_timeline(clips, offsets, options.fps, options.start, options.end)
 
 
 def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=None):
@@ -225,33 +205,28 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     check_window(options.window)
     progress("open", 0, len(options.clips))
     t0 = time.perf_counter()
-    clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
-    timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
+    clips, offsets, timeline = open_take(options)
     stats.seconds["open"] = time.perf_counter() - t0
     progress("open", len(clips), len(clips))
     check()
     runner = runner or load_runner(options)
-    size = choose_window(runner, clips, timeline.count, options.window)
+    size = choose_window(runner, frame_size(clips), len(clips), timeline.count, options.window)
     work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats)
     progress("network", 0, timeline.count)
-    decode = 0.0
-    frames_iter = sample(clips, offsets, timeline, cancel=check)
-    t_dec = time.perf_counter()
-    for k, frames in frames_iter:
-        decode += time.perf_counter() - t_dec
-        work.push(frames)
-        stats.timesteps = k + 1
-        del frames
-        t_dec = time.perf_counter()
+    views = work.run(sample(clips, offsets, timeline, cancel=check))
     check()
-    views = work.finish()
-    views.meta["offsets_s"] = [float(o) for o in offsets]
-    views.meta["start_s"] = float(timeline.start)
-    views.meta["clips"] = [os.path.basename(c.path) for c in clips]
-    stats.seconds["decode"] = decode
+    describe_take(views, clips, offsets, timeline)
     stats.windows = len(stats.window_calls)
     stats.detections = int(views.num_detections)
     return views, stats
+
+
+def describe_take(views, clips, offsets, timeline):
+    """Record where the merged views come from (offsets, start, clip names) in their meta."""
+    views.meta["offsets_s"] = [float(o) for o in offsets]
+    views.meta["start_s"] = float(timeline.start)
+    views.meta["clips"] = [os.path.basename(c.path) for c in clips]
+    return views
 
 
 def fuse(views, smplx_path=None):
@@ -278,20 +253,36 @@ def build_blend(take_path, blend_path, smplx_path=None):
         raise ChrommError(f"{blend_path}: building the .blend failed: {message.removeprefix('error: ')}")
 
 
-def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, progress=None,
-                cancel=None):
-    """The whole pipeline; writes take_out (and views_out, blend_out) or nothing. Returns Stats."""
-    progress = progress or (lambda *a: None)
-    check = _cancel_check(cancel)
-    targets = [p for p in (take_out, views_out, blend_out) if p]
+def check_targets(*paths):
+    """The output files (None for one not asked for): different paths in existing folders."""
+    targets = [p for p in paths if p]
     if len(set(map(os.path.abspath, targets))) != len(targets):
         raise ChrommError("the output files must be different paths")
     for path in targets:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise ChrommError(f"{path}: the output folder does not exist")
+    return targets
+
+
+def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, progress=None,
+                cancel=None):
+    """The whole pipeline; writes take_out (and views_out, blend_out) or nothing. Returns Stats."""
+    check_targets(take_out, views_out, blend_out)
     views, stats = reconstruct_views(options, runner=runner, progress=progress, cancel=cancel)
-    check()
+    _cancel_check(cancel)()
+    write_outputs(views, options, take_out, views_out, blend_out, progress=progress, cancel=cancel,
+                  stats=stats)
+    return stats
+
+
+def write_outputs(views, options, take_out, views_out=None, blend_out=None, progress=None, cancel=None,
+                  stats=None):
+    """Merged views -> fused take; writes take_out (and views_out, blend_out) all or nothing."""
+    progress = progress or (lambda *a: None)
+    check = _cancel_check(cancel)
+    stats = stats or Stats()
+    targets = check_targets(take_out, views_out, blend_out)
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
     take = fuse(views, options.smplx)
