@@ -111,7 +111,10 @@ class StandInNetwork:
     """Returns a views window of realistic size (cameras, 3 detections and 2000 points per image)
     computed from the frames' mean colours, at no compute cost: isolates the backend's own memory."""
 
-    device = "cpu"
+    name, device = "stand-in", "cpu"
+
+    def window_size(self, image_hw, num_views):
+        return 16
 
     def run_window(self, frames, view_names, fps):
         import numpy as np

@@ -13,7 +13,6 @@ import tempfile
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
-QUALITY_WINDOW = {"FAST": 8, "BALANCED": 16, "BEST": None}  # None: the backend's memory-based pick
 POLL_SECONDS = 0.5
 
 _ACTIVE = {"job": None, "scene": None, "name": None, "sources": None, "message": ""}
@@ -31,8 +30,9 @@ def _settings(context):
     return context.scene.chromm
 
 
-def _connector(prefs, clip_dirs, device):
-    """A callable the worker runs: start (or reuse) the local backend, or reach the remote one."""
+def _connector(prefs, clip_dirs, service):
+    """A callable the worker runs: start (or reuse) the local backend, or reach the remote one.
+    `service`: the service-scope options (panels.properties.service_options)."""
     from ..chromm_addon.client.local_backend import shared_backend
     from ..chromm_addon.client.service import ServiceClient
 
@@ -42,12 +42,12 @@ def _connector(prefs, clip_dirs, device):
     env = bpy.path.abspath(prefs.backend_env)
     # Developer hook: extra `serve` arguments, e.g. "--tiny-network" to run without weights.
     extra = shlex.split(os.environ.get("CHROMM_BACKEND_ARGS", ""))
-    weights = bpy.path.abspath(prefs.weights_dir) if prefs.weights_dir else None
-    smplx = bpy.path.abspath(prefs.smplx_model) if prefs.smplx_model else None
+    if service["network"] != "auto":
+        extra = ["--network", service["network"], *extra]
 
     def connect():
-        backend = shared_backend(env, allow_dirs=sorted(clip_dirs), weights=weights, smplx=smplx,
-                                 device=device, extra_args=extra)
+        backend = shared_backend(env, allow_dirs=sorted(clip_dirs), weights=service["weights"],
+                                 smplx=service["smplx"], device=service["device"], extra_args=extra)
         url, token = backend.start()
         return ServiceClient(url, token)
     return connect
@@ -135,14 +135,13 @@ class CHROMM_OT_reconstruct(bpy.types.Operator):
             self.report({"ERROR"}, "No backend environment set: open Preferences > Add-ons > "
                                    "CHROMM and choose it, then press Check")
             return {"CANCELLED"}
-        options = {"offsets": [f"{c.offset}s" for c in clips], "fps": settings.fps or None,
-                   "window": QUALITY_WINDOW[settings.quality]}
-        if settings.use_range:
-            if settings.end <= settings.start:
-                self.report({"ERROR"}, "The time range ends before it starts")
-                return {"CANCELLED"}
-            options.update(start=settings.start, end=settings.end)
-        connect = _connector(prefs, {os.path.dirname(p) for p in paths}, settings.device)
+        from ..panels.properties import job_options, service_options
+
+        options = job_options(settings, clips)
+        if options.get("end") is not None and options["end"] <= options.get("start", 0.0):
+            self.report({"ERROR"}, "The time range ends before it starts")
+            return {"CANCELLED"}
+        connect = _connector(prefs, {os.path.dirname(p) for p in paths}, service_options(settings, prefs))
         job = Reconstruction(connect, paths, _results_folder(), options)
         _ACTIVE.update(job=job, scene=context.scene, message="",
                        name=os.path.splitext(os.path.basename(paths[0]))[0] + "_chromm",

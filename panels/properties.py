@@ -1,6 +1,108 @@
-"""Scene settings of the "Reconstruct from views" panel (saved with the .blend)."""
+"""Scene settings of the "Reconstruct from views" panel (saved with the .blend).
+
+The reconstruction options are generated from the options schema (`chromm_addon.options`):
+`option_properties` makes one property per option the add-on sets, and `job_options` /
+`service_options` map the settings back to the schema. Nothing here names a single option except
+`ELSEWHERE` (options set from the clip list and the preferences).
+"""
 
 import bpy
+
+from ..chromm_addon.options import JOB, SERVICE, ReconstructOptions, leaves
+
+# Options the add-on sets from something other than a generated scene property.
+ELSEWHERE = {"offsets": "each clip's Offset", "weights": "Preferences: Network weights",
+             "smplx": "Preferences: SMPL-X model"}
+UNITS = {"s": {"unit": "TIME_ABSOLUTE"}, "m": {"unit": "LENGTH"}, "rad": {"subtype": "ANGLE"}}
+
+
+def addon_leaves(scopes=(JOB, SERVICE)):
+    """The schema options that get a generated scene property."""
+    return [leaf for leaf in leaves(ReconstructOptions, scopes)
+            if not leaf.meta["developer"] and leaf.key not in ELSEWHERE]
+
+
+def _label(leaf):
+    return leaf.meta["label"] or leaf.key.replace("_", " ").capitalize()
+
+
+def _option_property(leaf):
+    """(annotations) the bpy properties of one option."""
+    m, props = leaf.meta, bpy.props
+    name, description = _label(leaf), leaf.describe()
+    if m["presets"]:
+        items = [(key, key.title(), text) for key, (value, text) in m["presets"].items()]
+        default = next(key for key, (value, _) in m["presets"].items() if value == leaf.default)
+        return {leaf.key: props.EnumProperty(name=name, items=items, default=default, description=m["help"])}
+    if m["choices"]:
+        items = [(key, key, text) for key, text in m["choices"].items()]
+        return {leaf.key: props.EnumProperty(name=name, items=items, default=leaf.default, description=m["help"])}
+    if leaf.type is bool:
+        return {leaf.key: props.BoolProperty(name=name, default=leaf.default, description=description)}
+    kwargs = dict(UNITS.get(m["unit"], {})) if leaf.type is float else {}
+    lo, hi = m["min"], m["max"]
+    out = {}
+    if leaf.optional:
+        if m["toggle"]:
+            toggle, toggle_label = m["toggle"]
+            out[toggle] = props.BoolProperty(name=toggle_label, default=False)
+            default = m["ui_default"] if m["ui_default"] is not None else (lo or 0)
+        else:  # 0 stands for "not set" (the option's range excludes it)
+            assert lo is not None and (lo > 0 or m["gt"]), leaf.key
+            description += " (0: default)"
+            default, lo = 0, 0
+    else:
+        default = leaf.default
+    if lo is not None:
+        kwargs["min"] = lo
+    if hi is not None:
+        kwargs["max"] = hi
+    prop = props.FloatProperty if leaf.type is float else props.IntProperty
+    out[leaf.key] = prop(name=name, default=default, description=description, **kwargs)
+    return out
+
+
+def option_properties(scopes=(JOB, SERVICE)):
+    """Annotations of every generated option property."""
+    out = {}
+    for leaf in addon_leaves(scopes):
+        out.update(_option_property(leaf))
+    return out
+
+
+def _setting(settings, leaf):
+    """The option's value from the scene settings (None: not set)."""
+    m = leaf.meta
+    value = getattr(settings, leaf.key)
+    if m["presets"]:
+        return m["presets"][value][0]
+    if leaf.optional and m["toggle"]:
+        return value if getattr(settings, m["toggle"][0]) else None
+    if leaf.optional:
+        return value or None
+    return value
+
+
+def job_options(settings, clips):
+    """The service's job options (nested like the schema) from the scene settings and clip items."""
+    body = {"offsets": [f"{c.offset}s" for c in clips]}
+    for leaf in addon_leaves((JOB,)):
+        value = _setting(settings, leaf)
+        if value is None:
+            continue
+        node = body
+        for name in leaf.path[:-1]:
+            node = node.setdefault(name, {})
+        node[leaf.path[-1]] = value
+    return body
+
+
+def service_options(settings, prefs):
+    """The service-scope options (network, device, weights, smplx) the local backend starts with."""
+    out = {leaf.key: _setting(settings, leaf) for leaf in addon_leaves((SERVICE,))}
+    out["weights"] = bpy.path.abspath(prefs.weights_dir) if prefs.weights_dir else None
+    out["smplx"] = bpy.path.abspath(prefs.smplx_model) if prefs.smplx_model else None
+    return out
 
 
 class CHROMM_PG_clip(bpy.types.PropertyGroup):
@@ -18,21 +120,7 @@ class CHROMM_PG_clip(bpy.types.PropertyGroup):
 class CHROMM_PG_settings(bpy.types.PropertyGroup):
     clips: bpy.props.CollectionProperty(type=CHROMM_PG_clip)
     active_clip: bpy.props.IntProperty(name="Active clip")
-    fps: bpy.props.FloatProperty(
-        name="Frame rate", default=0.0, min=0.0, max=240.0,
-        description="Frames per second of the reconstruction (0: the first clip's rate)")
-    use_range: bpy.props.BoolProperty(name="Limit time range", default=False)
-    start: bpy.props.FloatProperty(name="Start", unit="TIME_ABSOLUTE", default=0.0, min=0.0)
-    end: bpy.props.FloatProperty(name="End", unit="TIME_ABSOLUTE", default=10.0, min=0.0)
-    device: bpy.props.EnumProperty(
-        name="Device", default="auto",
-        items=[("auto", "Auto", "GPU when the backend has one"), ("cuda", "GPU", "CUDA GPU"),
-               ("cpu", "CPU", "Slow; for trying things out")])
-    quality: bpy.props.EnumProperty(
-        name="Quality", default="BALANCED",
-        items=[("FAST", "Fast", "Short network windows, for previews"),
-               ("BALANCED", "Balanced", "Window size chosen from the GPU's memory"),
-               ("BEST", "Best", "The longest windows the GPU fits (slowest)")])
+    show_fusion: bpy.props.BoolProperty(name="Fusion options", default=False)
     replace_previous: bpy.props.BoolProperty(
         name="Replace previous result", default=False,
         description="Remove the last reconstruction's collection before adding the new one")
@@ -42,6 +130,8 @@ class CHROMM_PG_settings(bpy.types.PropertyGroup):
         type=bpy.types.Object, name="Target rig", poll=lambda self, obj: obj.type == "ARMATURE",
         description="A Rigify- or Mixamo-named armature to bake the active person onto")
 
+
+CHROMM_PG_settings.__annotations__.update(option_properties())
 
 CLASSES = (CHROMM_PG_clip, CHROMM_PG_settings)
 

@@ -25,6 +25,20 @@ class CHROMM_UL_clips(bpy.types.UIList):
         row.prop(item, "offset", text="")
 
 
+def _draw_fusion(layout, settings):
+    """Every option of the test-time modules, generated from the options schema."""
+    from ..chromm_addon.options import JOB
+    from .properties import addon_leaves
+
+    box = layout.box()
+    box.prop(settings, "show_fusion", icon="TRIA_DOWN" if settings.show_fusion else "TRIA_RIGHT", emboss=False)
+    if settings.show_fusion:
+        col = box.column(align=True)
+        for leaf in addon_leaves((JOB,)):
+            if leaf.path[0] == "fuse":
+                col.prop(settings, leaf.key)
+
+
 class _SidebarPanel:
     """The CHROMM tab of the 3D viewport's sidebar."""
 
@@ -62,9 +76,11 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
             sub = col.row(align=True)
             sub.prop(settings, "start")
             sub.prop(settings, "end")
+        layout.prop(settings, "network")
         layout.prop(settings, "device")
-        layout.prop(settings, "quality")
+        layout.prop(settings, "window")
         layout.prop(settings, "replace_previous")
+        _draw_fusion(layout, settings)
 
         snap, message = _job_state()
         running = snap is not None and snap["state"] in ("connecting", "queued", "running",

@@ -100,6 +100,30 @@ def test_every_class_registers_and_disabling_twice_leaves_none(addon):
     assert all(cls.is_registered for cls in classes)
 
 
+def test_every_option_of_the_schema_reaches_the_service_from_the_addon(addon):
+    """Each option is a generated scene property (mapped by job_options / service_options), set
+    from the clip list or the preferences, or a developer option."""
+    import bpy
+
+    properties = addon.panels.properties
+    options = sys.modules["chromm.chromm_addon.options"]
+    settings = bpy.context.scene.chromm
+    prefs = addon.panels.preferences.CHROMM_AP_preferences
+    for leaf in options.leaves(options.ReconstructOptions):
+        if leaf.meta["scope"] == options.INPUT or leaf.meta["developer"]:
+            continue
+        if leaf.key in properties.ELSEWHERE:
+            continue
+        assert leaf.key in settings.bl_rna.properties, f"the add-on has no property for {leaf.key}"
+    assert {"weights_dir", "smplx_model"} <= set(prefs.__annotations__)
+    settings.smooth, settings.tracking_gate_m, settings.window = True, 0.55, "FAST"
+    body = properties.job_options(settings, [])
+    assert body["fuse"]["smooth"] is True and abs(body["fuse"]["tracking"]["gate_m"] - 0.55) < 1e-6
+    assert body["window"] == 8 and "device" not in body
+    options.from_dict(options.ReconstructOptions, body)  # a valid request body
+    settings.smooth, settings.tracking_gate_m, settings.window = False, 0.4, "BEST"
+
+
 def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
     import bpy
 

@@ -28,7 +28,10 @@ class RecordingRunner:
 
     def __init__(self, runner, fail_above=None):
         self.runner, self.fail_above, self.calls, self.failures = runner, fail_above, [], 0
-        self.device = runner.device
+        self.name, self.device = "recording", runner.device
+
+    def window_size(self, image_hw, num_views):
+        return self.runner.window_size(image_hw, num_views)
 
     def run_window(self, frames, names, fps):
         if self.fail_above is not None and len(frames[0]) > self.fail_above:

@@ -14,7 +14,7 @@ from chromm_addon.errors import ChrommError
 from chromm_addon.io.take import read_take
 from chromm_addon.io.views import read_views
 
-RUNNER_OPTIONS = ReconstructOptions(clips=[], device="cpu", tiny_network=True)
+RUNNER_OPTIONS = ReconstructOptions(clips=[], device="cpu", network="tiny")
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_toml_manifest_with_relative_paths(tmp_path):
     ({"takes": [{"name": "a", "clips": ["MISSING"]}]}, "MISSING: no such file or folder (take 'a')"),
     ({"takes": [{"name": "../x", "clips": ["CLIP"]}]}, "name '../x' must be"),
     ({"takes": [{"name": "a", "clips": ["CLIP"], "offsets": ["1s", "2s"]}]}, "offsets must be a list with one per clip"),
-    ({"takes": [{"name": "a", "clips": ["CLIP"], "window": 1}]}, "--window 1"),
+    ({"takes": [{"name": "a", "clips": ["CLIP"], "window": 1}]}, "window 1: out of range"),
     ({"defaults": {"clips": []}, "takes": []}, "defaults: 'clips' belongs to each take"),
     ({"takes": []}, "no takes"),
 ])

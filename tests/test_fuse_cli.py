@@ -86,3 +86,24 @@ def test_runs_as_a_module(views_file, tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert out.exists()
+
+
+def test_fuse_options_from_a_config_file_and_flags(views_file, tmp_path, capsys):
+    import json
+
+    config = tmp_path / "options.json"
+    config.write_text(json.dumps({"smooth": True, "tracking": {"min_track_s": 0.0}}))
+    out = tmp_path / "take.npz"
+    assert main(["fuse", views_file, "-o", str(out), "--config", str(config), "--no-smooth",
+                 "--association-head-gate-m", "0.45"]) == 0
+    take = read_take(out)
+    fuse = take.meta["options"]["fuse"]
+    assert fuse["smooth"] is False and take.meta["source"]["smoothed"] is False  # the flag wins
+    assert fuse["tracking"]["min_track_s"] == 0.0 and fuse["association"]["head_gate_m"] == 0.45
+    config.write_text(json.dumps({"tracking": {"min_track": 1}}))
+    assert main(["fuse", views_file, "-o", str(tmp_path / "t2.npz"), "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "unknown option 'tracking.min_track'" in err[-1]
+    assert main(["fuse", views_file, "-o", str(tmp_path / "t3.npz"), "--min-score", "1.5"]) == 2
+    assert "--min-score 1.5: out of range (0 to 1)" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "t2.npz") and not os.path.exists(tmp_path / "t3.npz")

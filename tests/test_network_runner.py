@@ -181,7 +181,7 @@ def test_runner_errors(tmp_path, tiny_weights):
     from chromm_addon.errors import ChrommError
     from chromm_addon.network.runner import NetworkRunner, resolve_device
 
-    with pytest.raises(ChrommError, match=r"multiHMR_896_L.pt: not found .*weights check"):
+    with pytest.raises(ChrommError, match=r"multiHMR_896_L.pt: network weights not found .*weights check"):
         (tmp_path / "pi3x").mkdir()
         (tmp_path / "pi3x" / "model.safetensors").write_bytes((tiny_weights / "pi3x" / "model.safetensors").read_bytes())
         NetworkRunner(str(tmp_path), device="cpu", tiny=True)

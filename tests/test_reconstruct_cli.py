@@ -36,7 +36,7 @@ def test_reconstruct_end_to_end(clips, tmp_path, smplx_model_path):
     take_path, views_path, blend_path = tmp_path / "take.npz", tmp_path / "views.npz", tmp_path / "take.blend"
     args = [*clips, "-o", str(take_path), "--views-out", str(views_path), "--tiny-network",
             "--offsets", "0s", "2f", "0.1s", "--fps", "10", "--start", "0.1", "--end", "0.4", "--window", "3",
-            "--smplx", smplx_model_path]
+            "--smplx", smplx_model_path, "--smooth", "--tracking-min-track-s", "0"]
     if HAS_BPY:
         args += ["--blend", str(blend_path)]
     done = run_cli(*args)
@@ -50,6 +50,10 @@ def test_reconstruct_end_to_end(clips, tmp_path, smplx_model_path):
     assert take.view_names == ["front", "side", "back"] == views.meta["views"]
     assert take.num_frames == views.num_frames == 4
     assert take.fps == 10.0
+    # The fusion options reached fuse_views, and every option is recorded in the take.
+    assert take.meta["source"]["smoothed"] is True
+    assert take.meta["options"]["fuse"]["tracking"]["min_track_s"] == 0.0
+    assert take.meta["options"]["network"] == "tiny" and take.meta["options"]["window"] == 3
     np.testing.assert_array_equal(take.image_size, [[64, 48], [48, 40], [64, 48]])
     assert views.meta["offsets_s"] == pytest.approx([0.0, 0.1, 0.1])
     assert views.meta["start_s"] == pytest.approx(0.1)
@@ -72,7 +76,7 @@ def test_bad_inputs_exit_2_with_one_line(clips, tmp_path, capsys):
         ([clips[0], "-o", str(out), "--offsets", "0s", "1s"], "2 offsets given for 1 clips"),
         ([clips[0], "-o", str(out), "--offsets", "soon"], "offset 'soon'"),
         ([clips[0], "-o", str(tmp_path / "take.txt")], "must end in .npz"),
-        ([clips[0], "-o", str(out), "--fps", "0"], "target frame rate 0"),
+        ([clips[0], "-o", str(out), "--fps", "0"], "--fps 0: out of range"),
         ([clips[0], "-o", str(out), "--device", "tpu"], "expected auto, cpu or cuda"),
         ([clips[0], "-o", str(tmp_path / "nofolder" / "take.npz")], "output folder does not exist"),
         ([clips[0], "-o", str(out), "--window", "1", "--tiny-network"], "--window 1"),

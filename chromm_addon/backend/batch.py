@@ -33,20 +33,13 @@ PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed"
 BATCH_FILE = "batch.json"
 OUTPUTS = ("take.npz", "views.npz")
 BLEND = "take.blend"
-# Keys of a take (and of [defaults], except name and clips); they map onto ReconstructOptions.
+# Keys of a take besides the options schema's job options (options.ReconstructOptions, scope "job":
+# fps, start, end, window, image_fps, offsets and the nested "fuse" table).
 TAKE_KEYS = {
     "name": "take name: letters, digits, '.', '_', '-' (its output folder)",
     "clips": "clip paths every node can read (video files or folders of images), one per view",
-    "offsets": "one per clip: time in the clip of the common zero, '1.5s' or '12f'",
-    "fps": "target frame rate",
-    "start": "first time to reconstruct, seconds on the common timeline",
-    "end": "last time to reconstruct, seconds on the common timeline",
-    "window": "timesteps per network window (default: what fits the worker's GPU)",
-    "image_fps": "frame rate assumed for folders of images",
-    "smplx": "SMPLX_NEUTRAL.npz for fusion (a path every node can read)",
-    "blend": "also build OUT_DIR/<take>/take.blend (true/false; needs bpy on the CPU nodes)",
+    "blend": "also build OUT_DIR/<take>/take.blend (true/false; needs bpy where fusion runs)",
 }
-NUMBER_KEYS = ("fps", "start", "end", "image_fps")
 _NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 
 
@@ -85,6 +78,8 @@ def read_manifest(path, runner_options=None):
 
 
 def parse_manifest(data, path="<manifest>", runner_options=None):
+    """[TakeSpec] from the manifest's dict; `runner_options` (a ReconstructOptions) gives the
+    batch-wide service options (network, device, weights, smplx, seed)."""
     if not isinstance(data, dict):
         raise ChrommError(f"{path}: expected a table with 'takes' (and optional 'defaults')")
     unknown = sorted(set(data) - {"defaults", "takes"})
@@ -115,21 +110,40 @@ def parse_manifest(data, path="<manifest>", runner_options=None):
         if name in seen:
             raise ChrommError(f"{where}: duplicate take name")
         seen.add(name)
-        specs.append(_take_spec(name, {**defaults, **entry}, where, base, runner_options))
+        specs.append(_take_spec(name, _deep_merge(defaults, entry), where, base, runner_options))
     return specs
 
 
+def job_option_names():
+    """The options schema's top-level job options (what a take or [defaults] may set)."""
+    from ..options import JOB, ReconstructOptions
+
+    return {f.name for f in dataclasses.fields(ReconstructOptions) if f.metadata.get("scope", JOB) == JOB}
+
+
 def _check_keys(table, where):
+    allowed = set(TAKE_KEYS) | job_option_names()
     for key in table:
-        if key not in TAKE_KEYS:
-            raise ChrommError(f"{where}: unknown key {key!r} (expected {', '.join(sorted(TAKE_KEYS))})")
+        if key not in allowed:
+            raise ChrommError(f"{where}: unknown key {key!r} (expected {', '.join(sorted(allowed))})")
+
+
+def _deep_merge(defaults, entry):
+    out = dict(defaults)
+    for key, value in entry.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else value
+    return out
 
 
 def _take_spec(name, entry, where, base, runner_options):
-    from .pipeline import ReconstructOptions, check_window
+    import copy
+
+    from ..options import ReconstructOptions, from_dict, to_dict
+    from .pipeline import check_window
     from .video import parse_offset
 
-    clips = entry.get("clips")
+    clips = entry.pop("clips", None)
     if not isinstance(clips, list) or not clips or not all(isinstance(c, str) for c in clips):
         raise ChrommError(f"{where}: clips must be a list of paths")
     resolved = []
@@ -138,43 +152,22 @@ def _take_spec(name, entry, where, base, runner_options):
         if not os.path.exists(full):
             raise ChrommError(f"{full}: no such file or folder (take {name!r})")
         resolved.append(os.path.normpath(full))
-    offsets = entry.get("offsets")
-    if offsets is not None:
-        if not isinstance(offsets, list) or len(offsets) != len(clips):
-            raise ChrommError(f"{where}: offsets must be a list with one per clip ({len(clips)})")
-        try:
-            [parse_offset(o) for o in offsets]
-        except ChrommError as exc:
-            raise ChrommError(f"{where}: {exc}") from None
-    for key in NUMBER_KEYS:
-        value = entry.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ChrommError(f"{where}: {key} must be a number, not {value!r}")
-    window = entry.get("window")
-    if window is not None:
-        if isinstance(window, bool) or not isinstance(window, int):
-            raise ChrommError(f"{where}: window must be a whole number of timesteps")
-        check_window(window)
-    blend = entry.get("blend", False)
+    blend = entry.pop("blend", False)
     if not isinstance(blend, bool):
         raise ChrommError(f"{where}: blend must be true or false")
-    smplx = entry.get("smplx")
-    if smplx is not None:
-        if not isinstance(smplx, str):
-            raise ChrommError(f"{where}: smplx must be a path")
-        smplx = os.path.normpath(os.path.join(base, os.path.expanduser(smplx)))
-        if not os.path.isfile(smplx):
-            raise ChrommError(f"{smplx}: no such file (take {name!r} smplx)")
-    runner = runner_options or ReconstructOptions(clips=[])
-    options = ReconstructOptions(
-        clips=resolved, offsets=offsets, fps=entry.get("fps"), start=entry.get("start"),
-        end=entry.get("end"), window=window, image_fps=entry.get("image_fps"), device=runner.device,
-        weights=runner.weights, smplx=smplx or runner.smplx, tiny_network=runner.tiny_network,
-        seed=runner.seed)
-    settings = {k: getattr(options, k) for k in ("clips", "offsets", "fps", "start", "end", "window",
-                                                   "image_fps", "smplx", "tiny_network", "seed")}
-    settings["blend"] = blend
-    settings["clip_files"] = [_file_stamp(c) for c in resolved]
+    entry.pop("name")
+    template = copy.deepcopy(runner_options) if runner_options is not None else ReconstructOptions()
+    options = from_dict(ReconstructOptions, entry, where, base=template)
+    options.clips = resolved
+    if options.offsets is not None:
+        if len(options.offsets) != len(clips):
+            raise ChrommError(f"{where}: offsets must be a list with one per clip ({len(clips)})")
+        try:
+            [parse_offset(o) for o in options.offsets]
+        except ChrommError as exc:
+            raise ChrommError(f"{where}: {exc}") from None
+    check_window(options.window)
+    settings = {"options": to_dict(options), "blend": blend, "clip_files": [_file_stamp(c) for c in resolved]}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return TakeSpec(name=name, options=options, blend=blend, fingerprint=digest)
 

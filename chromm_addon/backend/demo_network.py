@@ -22,7 +22,7 @@ PERSON_COLOURS = ((66, 135, 245), (245, 130, 50), (80, 200, 120), (220, 80, 200)
 
 def network_available(weights_dir=None):
     """(True, None) when the weight files are installed, else (False, why)."""
-    from .pipeline import missing_weights
+    from ..network.interface import missing_weights
 
     problem = missing_weights(weights_dir)
     return problem is None, problem
@@ -142,7 +142,8 @@ def run_network_demo(out, smplx=None, weights=None, device="auto", num_views=3, 
 
     from ..body.model_file import load_smplx_model, resolve_model_path
     from ..io.take import read_take
-    from .pipeline import ReconstructOptions, reconstruct
+    from ..options import ReconstructOptions
+    from .pipeline import reconstruct
     from .progress import TerminalBar
 
     model_path = resolve_model_path(smplx)

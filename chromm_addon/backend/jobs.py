@@ -16,7 +16,8 @@ import time
 import uuid
 
 from ..errors import ChrommError
-from .pipeline import Cancelled, load_runner, reconstruct
+from ..network.interface import load_runner
+from .pipeline import Cancelled, reconstruct
 from .progress import Progress
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -65,7 +66,7 @@ class JobQueue:
 
     def __init__(self, work_dir, runner_options, max_queued=8, keep_finished=50):
         self.work_dir = work_dir
-        self.runner_options = runner_options  # ReconstructOptions: device, weights, tiny_network, seed
+        self.runner_options = runner_options  # ReconstructOptions: its service options (network, device, ...)
         self.max_queued, self.keep_finished = int(max_queued), int(keep_finished)
         self._jobs = collections.OrderedDict()
         self._pending = collections.deque()

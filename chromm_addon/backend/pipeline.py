@@ -16,6 +16,8 @@ import time
 import numpy as np
 
 from ..errors import ChrommError
+from ..network.interface import check_device, load_runner, missing_weights  # noqa: F401 (re-exported)
+from ..options import ReconstructOptions, to_dict, validate  # noqa: F401 (ReconstructOptions re-exported)
 from .limits import MIN_WINDOW
 from .timeline import open_clips, plan_timeline, sample
 from .windows import WindowMerger, WindowSource
@@ -23,22 +25,6 @@ from .windows import WindowMerger, WindowSource
 
 class Cancelled(Exception):
     """The job was cancelled; raised between timesteps and between stages."""
-
-
-@dataclasses.dataclass
-class ReconstructOptions:
-    clips: list
-    offsets: list = None
-    fps: float = None
-    start: float = None
-    end: float = None
-    window: int = None
-    image_fps: float = None
-    device: str = "auto"
-    weights: str = None
-    smplx: str = None
-    tiny_network: bool = False
-    seed: int = 0
 
 
 @dataclasses.dataclass
@@ -53,50 +39,6 @@ class Stats:
     detections: int = 0
 
 
-def check_device(device):
-    """'auto' | 'cpu' | 'cuda' (or 'cuda:N'), with a clear error when CUDA is asked for but absent."""
-    if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
-        raise ChrommError(f"--device {device!r}: expected auto, cpu or cuda")
-    if str(device).startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ChrommError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
-                              "no CUDA device); use --device cpu or auto")
-    return device
-
-
-def missing_weights(weights_dir=None):
-    """None when the network's weight files are in place, else a message saying which and what to do."""
-    from ..network import weights as w
-
-    files = w.find_weight_files(weights_dir)
-    for kind in ("pi3x", "multihmr"):
-        if getattr(files, kind) is None:
-            return (f"{files.where_to_put(kind)}: network weights not found ({w.SOURCES[kind]}); "
-                    "run `python -m chromm_addon weights check`")
-    return None
-
-
-def load_runner(options):
-    """The network runner for `options` (the tiny random network for --tiny-network)."""
-    check_device(options.device)
-    if not options.tiny_network:
-        problem = missing_weights(options.weights)  # before importing torch and the network
-        if problem:
-            raise ChrommError(problem)
-    from ..network.runner import NetworkRunner
-
-    if options.tiny_network:
-        return NetworkRunner.tiny(seed=options.seed)
-    return NetworkRunner(weights_dir=options.weights, device=options.device, seed=options.seed)
-
-
-def _runner_device(runner):
-    device = getattr(runner, "device", "cpu")
-    return str(device)
-
-
 def check_window(requested):
     if requested is not None and int(requested) < MIN_WINDOW:
         raise ChrommError(f"--window {requested}: a window needs at least {MIN_WINDOW} timesteps")
@@ -108,10 +50,7 @@ def choose_window(runner, image_hw, num_views, count, requested=None):
     if requested is not None:
         size = int(requested)
     else:
-        from ..network import runner as runner_module
-
-        estimate = getattr(runner, "estimate_window_size", None) or runner_module.estimate_window_size
-        size = int(estimate(_runner_device(runner), tuple(image_hw), num_views))
+        size = int(runner.window_size(tuple(image_hw), num_views))
     return max(MIN_WINDOW, min(size, count))
 
 
@@ -181,7 +120,7 @@ class WindowedReconstruction:
         _free_device_memory()
         smaller = source.size // 2
         if smaller < MIN_WINDOW or not source.shrink(smaller):
-            raise ChrommError(f"out of {'GPU ' if 'cuda' in _runner_device(self.runner) else ''}memory "
+            raise ChrommError(f"out of {'GPU ' if 'cuda' in str(self.runner.device) else ''}memory "
                               f"even with a window of {source.size} timesteps ({exc}); use fewer or "
                               "smaller clips, or --device cpu") from None
         self.stats.window_size = smaller
@@ -202,6 +141,7 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     progress = progress or (lambda *a: None)
     stats = stats or Stats()
     check = _cancel_check(cancel)
+    validate(options)
     check_window(options.window)
     progress("open", 0, len(options.clips))
     t0 = time.perf_counter()
@@ -229,13 +169,14 @@ def describe_take(views, clips, offsets, timeline):
     return views
 
 
-def fuse(views, smplx_path=None):
+def fuse(views, smplx_path=None, options=None):
+    """The test-time modules with `options` (a FuseOptions)."""
     from ..body.model_file import load_smplx_model, resolve_model_path
     from ..fusion.pipeline import fuse_views
 
     path = resolve_model_path(smplx_path)
     model = load_smplx_model(path) if path else None
-    return fuse_views(views, smplx_model=model)
+    return fuse_views(views, smplx_model=model, options=options)
 
 
 def build_blend(take_path, blend_path, smplx_path=None):
@@ -285,7 +226,8 @@ def write_outputs(views, options, take_out, views_out=None, blend_out=None, prog
     targets = check_targets(take_out, views_out, blend_out)
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
-    take = fuse(views, options.smplx)
+    take = fuse(views, options.smplx, options.fuse)
+    take.meta["options"] = to_dict(options)
     # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
     take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
                             for path, offset in zip(options.clips, views.meta["offsets_s"])]

@@ -8,13 +8,13 @@ import json
 import os
 import re
 import shutil
-from typing import List, Optional, Union
+from typing import List, Optional
 
 from .. import __version__
 from ..errors import ChrommError
+from ..options import SERVICE, ReconstructOptions, from_dict, leaves, strip_none
 from .jobs import DONE, QueueFull
 from .limits import MAX_CLIPS
-from .pipeline import ReconstructOptions
 from .security import AllowedRoots, safe_filename, token_matches
 from .timeline import open_clips, plan_timeline
 
@@ -27,7 +27,8 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-    from pydantic import BaseModel, Field
+
+    from .models import Deleted, Health, JobOptions, JobStatus, PathJob, Version
 
     allowed = allowed or AllowedRoots()
     bearer = HTTPBearer(auto_error=False, description="the service's token")
@@ -39,53 +40,6 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
 
     app = FastAPI(title="CHROMM reconstruction service", version=__version__, openapi_url=None,
                   docs_url=None, redoc_url=None, dependencies=[Depends(require_token)])
-
-    class Options(BaseModel):
-        offsets: Optional[List[Union[str, float]]] = Field(
-            None, description="one per clip: time in the clip of the common zero, '1.5s' or '12f'")
-        fps: Optional[float] = Field(None, gt=0, le=240, description="target frame rate")
-        start: Optional[float] = Field(None, description="seconds on the common timeline")
-        end: Optional[float] = Field(None, description="seconds on the common timeline")
-        window: Optional[int] = Field(None, ge=2, le=100000, description="timesteps per network window")
-        image_fps: Optional[float] = Field(None, gt=0, le=240, description="rate assumed for image folders")
-
-    class PathJob(Options):
-        clips: List[str] = Field(..., min_length=1, description="absolute paths under the allowed folders")
-
-    class JobStatus(BaseModel):
-        id: str
-        state: str = Field(..., description="queued, running, done, failed or cancelled")
-        error: Optional[str] = None
-        clips: List[str]
-        stage: str
-        done: int
-        total: int
-        fraction: float
-        eta_s: Optional[float] = None
-        created: float
-        started: Optional[float] = None
-        finished: Optional[float] = None
-        timesteps: int
-
-    class Health(BaseModel):
-        status: str
-        network: str = Field(..., description="not loaded, loading, ready, or error: <why>")
-        queued: int
-        running: Optional[str] = None
-
-    class Version(BaseModel):
-        name: str
-        version: str
-        api: int
-        network: str
-        device: str
-        max_clips: int
-        max_upload_bytes: int
-        accepts_paths: bool
-
-    class Deleted(BaseModel):
-        id: str
-        deleted: bool
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc):
@@ -117,12 +71,15 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
             raise HTTPException(429, str(exc)) from None
 
     def _options(body, clips):
+        """The job's options: the service's own (device, weights, ...) and the request's."""
         template = queue.runner_options
-        return ReconstructOptions(clips=clips, offsets=body.offsets, fps=body.fps, start=body.start,
-                                  end=body.end, window=body.window, image_fps=body.image_fps,
-                                  device=template.device, weights=template.weights,
-                                  smplx=template.smplx, tiny_network=template.tiny_network,
-                                  seed=template.seed)
+        base = ReconstructOptions()
+        for leaf in leaves(ReconstructOptions, (SERVICE,)):
+            leaf.set(base, leaf.get(template))
+        data = strip_none(body.model_dump(exclude={"clips"}))
+        options = from_dict(ReconstructOptions, data, "options", base=base)
+        options.clips = clips
+        return options
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_schema():
@@ -156,7 +113,7 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
     @app.post("/jobs/upload", response_model=JobStatus, status_code=202,
               summary="reconstruct uploaded video files (remote service)")
     def submit_upload(request: Request, files: List[UploadFile] = File(..., description="one video per view"),
-                      options: str = Form("{}", description="JSON object: offsets, fps, start, end, window")):
+                      options: str = Form("{}", description="JSON object of job options (as POST /jobs, without clips)")):
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_upload_bytes * max_clips:
             raise HTTPException(413, f"upload of {int(length)} bytes is over the limit "
@@ -164,7 +121,7 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
         if len(files) > max_clips:
             raise HTTPException(413, f"{len(files)} files; this service takes at most {max_clips} clips")
         try:
-            body = Options.model_validate(json.loads(options or "{}"))
+            body = JobOptions.model_validate(json.loads(options or "{}"))
         except (ValueError, TypeError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else "not valid JSON"
             raise HTTPException(422, f"options: {message}") from None

@@ -34,7 +34,7 @@ def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=No
     collection = build_take(take, name=name, smplx_model=model, scene=scene)
     collection[SOURCES_PROP] = json.dumps(take.meta.get("sources") or [])
     attach_sources_from_meta(collection, take.meta, scene)
-    scale = take.meta.get("scale_ratio")
+    scale = (take.meta.get("source") or {}).get("scale")  # fusion's scene scale (fusion.pipeline)
     summary = (f"{take.num_people} people, {take.num_views} views, {take.num_frames} frames "
                f"at {take.fps:g} fps" + (f", scale x{float(scale):.3f}" if scale else "")
                + ("" if model is not None else " (armatures only: no SMPL-X model file)"))

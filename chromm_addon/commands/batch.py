@@ -22,11 +22,12 @@ def add_arguments(parser):
     parser.add_argument("--max-in-flight", type=int,
                         help="windows decoded and not yet through the network, over the batch "
                              "(default 2 per worker)")
-    parser.add_argument("--weights", help="network weights folder on every node (default: the installed weights)")
-    parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz for takes that name none (default: $CHROMM_SMPLX_MODEL)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--tiny-network", action="store_true", help=argparse.SUPPRESS)
+    from ..options import SERVICE, ReconstructOptions, add_arguments as add_option_arguments
+
+    # The options schema's service options (network, device, weights, smplx): one set per batch.
+    add_option_arguments(parser, ReconstructOptions, scopes=(SERVICE,), config=False)
+    parser.add_argument("--tiny-network", dest="network", action="store_const", const="tiny",
+                        help=argparse.SUPPRESS)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -34,24 +35,20 @@ def run(args):
     import os
 
     from ..backend.batch import Batch, LocalExecutor, check_output_folder, read_manifest
-    from ..backend.pipeline import ReconstructOptions, check_device, missing_weights
     from ..backend.progress import BatchBar
     from ..errors import ChrommError
+    from ..network.interface import check_runner_options
+    from ..options import SERVICE, ReconstructOptions, from_args
 
     if args.max_in_flight is not None and args.max_in_flight < 1:
         raise ChrommError(f"--max-in-flight {args.max_in_flight}: expected at least 1")
     if args.workers is not None and args.workers < 1:
         raise ChrommError(f"--workers {args.workers}: expected at least 1")
-    if args.ray is None:
-        check_device(args.device)
-    runner_options = ReconstructOptions(clips=[], device=args.device, weights=args.weights, smplx=args.smplx,
-                                        tiny_network=args.tiny_network, seed=args.seed)
+    runner_options = from_args(ReconstructOptions, args, scopes=(SERVICE,))
     specs = read_manifest(args.manifest, runner_options)
     check_output_folder(args.output)
-    if not args.tiny_network and args.ray is None:
-        problem = missing_weights(args.weights)
-        if problem:
-            raise ChrommError(problem)
+    if args.ray is None:  # on Ray the workers check their own device and weights when they start
+        check_runner_options(runner_options)
     if any(s.blend for s in specs):
         import importlib.util
 

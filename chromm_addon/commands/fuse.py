@@ -1,25 +1,29 @@
-"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--smooth]`: the test-time modules on a views file."""
+"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--config FILE] [--smooth] [...]`: the test-time modules
+on a views file. Every option of `options.FuseOptions` has a flag (`--help` lists them)."""
 
 
 def add_arguments(parser):
+    from ..options import FuseOptions, add_arguments as add_option_arguments
+
     parser.add_argument("views", help="views file (.npz, chromm.views v1)")
     parser.add_argument("-o", "--output", required=True, help="the take file to write (.npz)")
     parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz for the rest joints "
                         "(default: $CHROMM_SMPLX_MODEL; without one an approximate skeleton)")
-    parser.add_argument("--smooth", action="store_true",
-                        help="smooth trajectories and poses over time (zero-phase, off by default)")
+    add_option_arguments(parser, FuseOptions)
 
 
 def run(args):
     from ..body.model_file import load_smplx_model, resolve_model_path
-    from ..fusion.pipeline import FuseOptions, fuse_views
+    from ..fusion.pipeline import fuse_views
     from ..io.take import write_take
     from ..io.views import read_views
+    from ..options import FuseOptions, from_args
 
+    options = from_args(FuseOptions, args)
     views = read_views(args.views)
     model_path = resolve_model_path(args.smplx)
     model = load_smplx_model(model_path) if model_path else None
-    take = fuse_views(views, model, FuseOptions(smooth=args.smooth), path=args.views)
+    take = fuse_views(views, model, options, path=args.views)
     write_take(args.output, take)
     seen = take.valid.sum(1)
     print(f"{args.output}: {take.num_people} people over {take.num_frames} timesteps "

@@ -11,6 +11,8 @@ import argparse
 
 
 def add_arguments(parser):
+    from ..options import SERVICE, ReconstructOptions, add_arguments as add_option_arguments
+
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (0: any free port; default 8765)")
     parser.add_argument("--token", help="bearer token (default: $CHROMM_SERVICE_TOKEN, or a new one "
@@ -18,14 +20,14 @@ def add_arguments(parser):
     parser.add_argument("--token-file", help="write the handshake (url, token) to this file, mode 0600")
     parser.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
                         help="folder whose clips may be submitted by path (repeatable)")
-    parser.add_argument("--weights", help="network weights folder (default: the installed weights)")
-    parser.add_argument("--smplx", help="SMPLX_NEUTRAL.npz (default: $CHROMM_SMPLX_MODEL)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--work-dir", help="folder for uploads and results (default: a new temporary folder)")
     parser.add_argument("--max-queue", type=int, default=8, help="jobs waiting at most (default 8)")
     parser.add_argument("--max-upload-mb", type=int, default=4096, help="per uploaded clip (default 4096)")
     parser.add_argument("--max-clips", type=int, default=16, help="clips per job (default 16)")
-    parser.add_argument("--tiny-network", action="store_true", help=argparse.SUPPRESS)
+    # The service's own options of the schema: --network, --device, --weights, --smplx (--seed).
+    add_option_arguments(parser, ReconstructOptions, scopes=(SERVICE,), config=False)
+    parser.add_argument("--tiny-network", dest="network", action="store_const", const="tiny",
+                        help=argparse.SUPPRESS)  # shorthand of --network tiny (tests, CI)
 
 
 def run(args):
@@ -39,7 +41,8 @@ def run(args):
     from .. import __version__
     from ..backend.jobs import JobQueue
     from ..backend.limits import MAX_CLIPS
-    from ..backend.pipeline import ReconstructOptions, check_device
+    from ..network.interface import check_runner_options
+    from ..options import SERVICE, ReconstructOptions, from_args
     from ..backend.security import AllowedRoots, is_loopback, service_token
     from ..backend.server import create_app
     from ..errors import ChrommError
@@ -53,9 +56,8 @@ def run(args):
         raise ChrommError(f"--max-clips {args.max_clips}: expected 1..{MAX_CLIPS}")
     if args.max_queue < 1 or args.max_upload_mb < 1:
         raise ChrommError("--max-queue and --max-upload-mb must be at least 1")
-    check_device(args.device)
-    if not args.tiny_network:
-        _check_weights(args.weights)
+    runner_options = from_args(ReconstructOptions, args, scopes=(SERVICE,))
+    network = check_runner_options(runner_options)  # device and weights, at start, not at the first job
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -72,12 +74,10 @@ def run(args):
     own_work_dir = args.work_dir is None
     work_dir = tempfile.mkdtemp(prefix="chromm-service-") if own_work_dir else os.path.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
-    runner_options = ReconstructOptions(clips=[], device=args.device, weights=args.weights, smplx=args.smplx,
-                                        tiny_network=args.tiny_network)
     queue = JobQueue(work_dir, runner_options, max_queued=args.max_queue)
     app = create_app(queue, token, allowed=allowed, max_upload_bytes=args.max_upload_mb << 20,
-                     max_clips=args.max_clips, network="tiny" if args.tiny_network else "weights",
-                     device=args.device)
+                     max_clips=args.max_clips, network=network,
+                     device=runner_options.device)
 
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     handshake = {"chromm_service": 1, "url": f"http://{url_host}:{port}", "host": args.host, "port": port,
@@ -112,12 +112,3 @@ def run(args):
         print("service stopped", file=sys.stderr)
     return 0
 
-
-def _check_weights(weights):
-    """Fail at start (not at the first job) when the network weights are missing."""
-    from ..backend.pipeline import missing_weights
-    from ..errors import ChrommError
-
-    problem = missing_weights(weights)
-    if problem:
-        raise ChrommError(problem)

@@ -16,21 +16,11 @@ import dataclasses
 import numpy as np
 
 from ..body.skeleton import HEAD, PELVIS
+from ..options import FloorOptions  # noqa: F401 (declared in the options schema)
 from .body import joint_positions
 
 FOOT_JOINTS = (7, 8, 10, 11)  # ankles and feet
 DEFAULT_FOOT_CLEARANCE_M = 0.05  # approximate skeleton: foot joints above the sole
-
-
-@dataclasses.dataclass
-class FloorOptions:
-    plane_inlier_m: float = 0.03
-    plane_max_tilt_rad: float = 0.35     # 20 degrees
-    plane_max_offset_m: float = 0.5
-    plane_min_points: int = 50
-    ransac_hypotheses: int = 256
-    ransac_max_points: int = 20000
-    min_foot_spread_m: float = 0.5
 
 
 @dataclasses.dataclass

@@ -16,22 +16,10 @@ detections of one view, a person seen by one view stays a cluster of one, and mi
 detections simply leave smaller clusters.
 """
 
-import dataclasses
 
 import numpy as np
 
-
-@dataclasses.dataclass
-class AssociationOptions:
-    head_gate_m: float = 0.5
-    root_gate_rad: float = 1.0       # 57 degrees
-    body_gate_rad: float = 1.0       # 57 degrees, mean over the body joints
-    sigma_head_m: float = 0.15
-    sigma_root_rad: float = 0.35
-    sigma_body_rad: float = 0.35
-    adaptive: bool = True            # widen the head and root gates with the measured noise
-    adaptive_factor: float = 5.0
-    max_widening: float = 2.0
+from ..options import AssociationOptions  # noqa: F401 (declared in the options schema)
 
 
 def pair_terms(head, root, body):

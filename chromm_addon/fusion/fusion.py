@@ -30,17 +30,8 @@ import numpy as np
 from ..body.skeleton import HEAD, PELVIS
 from ..geometry.rotations import (axis_angle_to_matrix, karcher_mean_quat, quat_multiply,
                                   quaternion_to_matrix)
+from ..options import FusionOptions  # noqa: F401 (declared in the options schema)
 from .body import joint_positions
-
-
-@dataclasses.dataclass
-class FusionOptions:
-    head_outlier_m: float = 0.3
-    rot_outlier_rad: float = 0.7     # 40 degrees
-    depth_sigma_ratio: float = 3.0
-    karcher_iters: int = 2  # after the chordal start; at 10 degrees of noise one step is enough
-    pelvis_correction: bool = True
-    max_pelvis_correction_rad: float = 0.35   # 20 degrees
 
 
 @dataclasses.dataclass

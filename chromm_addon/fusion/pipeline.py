@@ -8,36 +8,23 @@ Smoothing acts on the head-anchored trajectory and rotations before the conversi
 exactness of `transl` (head joint at the fused head) holds for the smoothed take too.
 """
 
-import dataclasses
-
 import numpy as np
 
 from ..errors import ChrommError
 from ..geometry.rotations import matrix_to_axis_angle
 from ..io.take import Take, make_meta
-from .alignment import FloorOptions, fit_floor, foot_clearance
-from .association import AssociationOptions, associate
+from ..options import FuseOptions, to_dict
+from .alignment import fit_floor, foot_clearance
+from .association import associate
 from .body import RestSkeleton
 from .detections import gather_detections
-from .fusion import FusionOptions, fuse_clusters
+from .fusion import fuse_clusters
 from .scale import projected_head_pelvis, robust_mean_ratio, scale_ratios
 from .smoothing import smooth_rotations, smooth_values
 from .smplx_params import transl_from_head
-from .tracking import TrackingOptions, track
+from .tracking import track
 
 NUM_BETAS = NUM_EXPRESSION = 10
-
-
-@dataclasses.dataclass
-class FuseOptions:
-    min_score: float = 0.3
-    association: AssociationOptions = dataclasses.field(default_factory=AssociationOptions)
-    fusion: FusionOptions = dataclasses.field(default_factory=FusionOptions)
-    floor: FloorOptions = dataclasses.field(default_factory=FloorOptions)
-    tracking: TrackingOptions = dataclasses.field(default_factory=TrackingOptions)
-    scale_along_prediction: bool = True  # False: the paper's plain length ratio (see scale.py)
-    smooth: bool = False
-    smooth_window_s: float = 0.15  # half window of the smoothing filter
 
 
 def detection_scale_ratio(det, skeleton, along_prediction=True):
@@ -148,7 +135,8 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>"):
     meta = make_meta(fps, views.meta["views"], NUM_BETAS, NUM_EXPRESSION, flat_hand_mean=True,
                      source={"kind": "fuse", "network": views.meta.get("model", "unknown"),
                              "scale": scale, "up": floor.up_source, "floor": floor.floor_source,
-                             "smoothed": bool(opts.smooth)})
+                             "smoothed": bool(opts.smooth)},
+                     options={"fuse": to_dict(opts)})
     return Take(meta=meta, frame_times=np.arange(num_frames, dtype=np.float64) / fps,
                 image_size=np.asarray(views.image_size, dtype=np.int32),
                 cam_K=np.asarray(views.cam_K, dtype=np.float32), cam_c2w=c2w.astype(np.float32),

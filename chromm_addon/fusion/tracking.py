@@ -19,26 +19,11 @@ dropped, and only tracks that have reached that length may be re-identified afte
 All durations are in seconds and converted with the take's fps (at least one timestep).
 """
 
-import dataclasses
 
 import numpy as np
 
+from ..options import TrackingOptions  # noqa: F401 (declared in the options schema)
 from .assignment import linear_sum_assignment
-
-
-@dataclasses.dataclass
-class TrackingOptions:
-    gate_m: float = 0.4
-    active_gap_s: float = 0.1
-    max_gap_s: float = 4.0
-    reid_speed_mps: float = 0.8
-    max_extrapolation_s: float = 1.0
-    betas_weight: float = 0.5
-    turn_cost_m_per_rad: float = 0.3
-    velocity_window: int = 10
-    max_speed_mps: float = 3.0
-    min_track_s: float = 0.3
-    duplicate_m: float = 0.3
 
 
 class _Track:

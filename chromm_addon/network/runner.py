@@ -14,24 +14,19 @@ import numpy as np
 from ..errors import ChrommError
 from ..io.views import Views, make_meta
 from . import weights as w
+from .interface import WEIGHTS_HINT as HINT, check_device, check_weights
 from .image_maps import multihmr_map, resize_map
 from .preprocess import PIXEL_LIMIT
 
 TINY_PIXEL_LIMIT = 14 * 14 * 12  # the tiny network's Pi3X input, 56 x 42 for 16:9 frames
 
-HINT = "run `python -m chromm_addon weights check`"
-
-
 def resolve_device(device="auto"):
+    """A torch.device for 'auto', 'cpu', 'cuda' or 'cuda:N' (checked by interface.check_device)."""
     import torch
 
+    device = check_device(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ChrommError(f"device {device!r}: expected auto, cpu or cuda")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ChrommError("device 'cuda' was asked for but no CUDA GPU is available to torch; "
-                          "use --device cpu or auto")
     return torch.device(device)
 
 
@@ -66,53 +61,72 @@ def _build_with_weights(builder, preset, sources, kind, device):
 
 class NetworkRunner:
     """The network with its weights on a device; `run_window` turns frames into a Views object.
+    Implements `interface.Runner`.
 
     weights_dir: folder of the checkpoint files (weights.find_weight_files; None: the default
-    folder); tiny=True: the tiny configuration, whose checkpoints have tiny shapes. `random()` and
-    `tiny()` build random-initialised networks instead (tests, CI, benchmarks).
+    folder); tiny=True: the tiny configuration, whose checkpoints have tiny shapes; use_heads:
+    None uses CHROMM's heads when the CHROMM checkpoint is there, True requires them, False runs
+    the composition. `random()` and `tiny()` build random-initialised networks instead (tests, CI,
+    benchmarks).
     """
 
     def __init__(self, weights_dir=None, device="auto", tiny=False, seed=0, det_thresh=0.3,
-                 conf_thresh=0.1, points_per_image=2000, mhmr_chunk=16, pixel_limit=None,
-                 _random=None):
-        import torch
+                 conf_thresh=0.1, points_per_image=2000, mhmr_chunk=16, pixel_limit=None, use_heads=None):
+        from .chromm import build_heads, build_multihmr, build_pi3x
 
-        from .chromm import ChrommNetwork, build_heads, build_multihmr, build_pi3x
+        self._configure(device, tiny, conf_thresh, points_per_image, pixel_limit)
+        pi3x, mhmr, heads = self._load(weights_dir, use_heads, build_pi3x, build_multihmr, build_heads)
+        self._assemble(pi3x, mhmr, heads, det_thresh, mhmr_chunk)
 
+    def _configure(self, device, tiny, conf_thresh=0.1, points_per_image=2000, pixel_limit=None):
         self.device = resolve_device(device)
         self.preset = "tiny" if tiny else "full"
         # Pi3X's input pixel budget: upstream's for the full network, a small one for the tiny.
         self.pixel_limit = pixel_limit or (TINY_PIXEL_LIMIT if tiny else PIXEL_LIMIT)
         self.conf_thresh, self.points_per_image = conf_thresh, points_per_image
-        self.hashes = {}
-        if _random is not None:
-            with torch.random.fork_rng(devices=[]), torch.device(self.device):
-                torch.manual_seed(seed)
-                pi3x, mhmr = build_pi3x(self.preset), build_multihmr(self.preset)
-                heads = build_heads(self.preset) if _random == "chromm" else None
-            self.reports = {}
-        else:
-            pi3x, mhmr, heads = self._load(weights_dir, build_pi3x, build_multihmr, build_heads)
+        self.hashes, self.reports = {}, {}
+
+    def _assemble(self, pi3x, mhmr, heads, det_thresh, mhmr_chunk):
+        from .chromm import ChrommNetwork
+
         self.network = ChrommNetwork(pi3x.eval(), mhmr.eval(), heads, det_thresh=det_thresh,
                                      mhmr_chunk=mhmr_chunk).to(self.device).eval()
         self.mhmr_size = mhmr.config.img_size
         self.model_name = "chromm" if heads is not None else "composition(pi3x+multihmr)"
+        self.name = "chromm" if heads is not None else "composition"
 
     @classmethod
     def tiny(cls, seed=0, device="cpu", **kwargs):
         """Random-initialised tiny network (composition mode), for tests and CI."""
-        return cls.random(tiny=True, seed=seed, device=device, **kwargs)
+        runner = cls.random(tiny=True, seed=seed, device=device, **kwargs)
+        runner.name = "tiny"
+        return runner
 
     @classmethod
-    def random(cls, tiny=False, seed=0, device="auto", with_heads=False, **kwargs):
+    def random(cls, tiny=False, seed=0, device="auto", with_heads=False, det_thresh=0.3, mhmr_chunk=16,
+               **kwargs):
         """Random-initialised network (speed does not depend on the weights: benchmarks)."""
-        return cls(device=device, tiny=tiny, seed=seed, _random="chromm" if with_heads else "composition", **kwargs)
+        import torch
 
-    def _load(self, weights_dir, build_pi3x, build_multihmr, build_heads):
+        from .chromm import build_heads, build_multihmr, build_pi3x
+
+        runner = cls.__new__(cls)
+        runner._configure(device, tiny, **kwargs)
+        with torch.random.fork_rng(devices=[]), torch.device(runner.device):
+            torch.manual_seed(seed)
+            pi3x, mhmr = build_pi3x(runner.preset), build_multihmr(runner.preset)
+            heads = build_heads(runner.preset) if with_heads else None
+        runner._assemble(pi3x, mhmr, heads, det_thresh, mhmr_chunk)
+        return runner
+
+    def window_size(self, image_hw, num_views):
+        return estimate_window_size(self.device, image_hw, num_views)
+
+    def _load(self, weights_dir, use_heads, build_pi3x, build_multihmr, build_heads):
+        check_weights(weights_dir, "chromm" if use_heads else "composition")
         files = w.find_weight_files(weights_dir)
-        for kind in ("pi3x", "multihmr"):
-            if getattr(files, kind) is None:
-                raise ChrommError(f"{files.where_to_put(kind)}: not found ({w.SOURCES[kind]}); {HINT}")
+        if use_heads is False:
+            files.chromm = None
         chromm_parts = {"pi3x": {}, "multihmr": {}, "heads": {}}
         if files.chromm:
             meta = w.check_chromm_metadata(files.chromm)
@@ -121,7 +135,6 @@ class NetworkRunner:
                                   f"configuration, the network is {self.preset!r}; {HINT}")
             chromm_parts = w.split_chromm_state(w.read_state_dict(files.chromm, "chromm"), files.chromm)
         dev = self.device
-        self.reports = {}
         pi3x_sources = [(files.pi3x, "", w.read_state_dict(files.pi3x, "pi3x", device=dev))]
         mhmr_sources = [(files.multihmr, "", w.read_state_dict(files.multihmr, "multihmr"))]
         for kind, sources in (("pi3x", pi3x_sources), ("multihmr", mhmr_sources)):
