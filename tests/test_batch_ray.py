@@ -87,7 +87,7 @@ def ray_run(ray_session, executor, takes, tmp_path_factory):
 def test_three_takes_on_ray_equal_one_by_one(ray_run, one_by_one, executor, ray_session):
     out, record, events = ray_run
     status = {t["name"]: t["status"] for t in record["takes"]}
-    assert status == {"short": "done", "long": "done", "medium": "done", "broken": "failed"}
+    assert status == {"short": "done", "long": "done", "medium": "done", "broken": "failed"}, record["takes"]
     long_take = next(t for t in record["takes"] if t["name"] == "long")
     assert long_take["windows"] == 5
     # The long take's windows went to both workers.
@@ -114,3 +114,25 @@ def test_second_run_skips_everything_done(ray_run, executor, takes):
     status = {t["name"]: t["status"] for t in again["takes"]}
     assert status == {"short": "skipped", "long": "skipped", "medium": "skipped", "broken": "failed"}
     assert "window_done" not in events  # the broken take fails again when it opens its clips
+
+
+def test_service_jobs_run_through_the_cluster(executor, takes, one_by_one, tmp_path):
+    """`serve --ray`: the job queue runs each job through the same steps on the Ray workers."""
+    import time
+
+    from chromm_addon.backend.jobs import DONE, JobQueue
+
+    queue = JobQueue(str(tmp_path), RUNNER_OPTIONS, executor_factory=lambda: executor)
+    queue.start()
+    try:
+        job = queue.submit(next(t for t in takes if t.name == "long").options)
+        deadline = time.monotonic() + 120
+        while job.state not in ("done", "failed", "cancelled") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert job.state == DONE, job.error
+        assert queue.network_state.startswith("ready (ray") and job.timesteps == LENGTHS["long"]
+        assert job.status()["fraction"] == 1.0
+        assert_same_outputs(job.folder, one_by_one / "long", atol=1e-4)
+    finally:
+        queue._executor = None  # the module's executor outlives this queue
+        queue.stop()

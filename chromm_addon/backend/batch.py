@@ -258,14 +258,14 @@ class WindowWorker:
         return choose_window(self.runner, image_hw, num_views, count, requested)
 
     def run(self, window, view_names, fps):
-        """(index, start, Views, seconds) for a window from `TakeReader.next_window`."""
+        """(index, start, Views, {"network": s, "decode": s}) for a window from `TakeReader.next_window`."""
         if window is None:
             return None
-        index, start, frames, _ = window
+        index, start, frames, decode_s = window
         t0 = time.perf_counter()
         views = self.runner.run_window(frames, view_names, fps)
         self.windows += 1
-        return index, start, views, time.perf_counter() - t0
+        return index, start, views, {"network": time.perf_counter() - t0, "decode": decode_s}
 
     def ping(self):
         """Windows served by this process, and whether Ray restarted this worker."""
@@ -402,6 +402,7 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
     result = TakeResult(status=RUNNING)
     t_start = time.perf_counter()
     reader = executor.reader(spec.options)
+    in_flight = {}          # result ref -> worker slot
     try:
         info = executor.get(executor.call(reader, "open"))
         result.seconds["open"] = info["seconds"]
@@ -413,7 +414,6 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
         executor.get(executor.call(reader, "start", size))
         merger = WindowMerger(info["fps"], info["names"])
         finished = {}       # index -> (start, views) waiting for the windows before it
-        in_flight = {}      # result ref -> worker slot
         next_merge, ended, seconds = 0, False, collections.Counter()
         while not ended or in_flight:
             check()
@@ -438,8 +438,8 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
                 if out is None:
                     ended = True
                     continue
-                index, start, views, network_s = out
-                seconds["network"] += network_s
+                index, start, views, window_seconds = out
+                seconds.update(window_seconds)
                 finished[index] = (start, views)
                 events("window_done", take=spec.name, worker=slot)
             t0 = time.perf_counter()
@@ -467,6 +467,8 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
         result.seconds.update(executor.get(executor.finish(views, spec.options, folder, spec.blend)))
         result.status = DONE
     finally:
+        for slot in in_flight.values():  # failed or cancelled: give the slots back to other takes
+            pool.release(slot)
         if reader is not None:
             executor.release(reader)
         result.seconds["total"] = time.perf_counter() - t_start

@@ -26,6 +26,13 @@ def add_arguments(parser):
     parser.add_argument("--max-clips", type=int, default=16, help="clips per job (default 16)")
     # The service's own options of the schema: --network, --device, --weights, --smplx (--seed).
     add_option_arguments(parser, ReconstructOptions, scopes=(SERVICE,), config=False)
+    parser.add_argument("--ray", metavar="auto|local|ADDRESS",
+                        help="run the jobs on a Ray cluster (as `batch --ray`): each job's windows spread "
+                             "over the cluster's GPU workers")
+    parser.add_argument("--gpus-per-worker", type=float, default=1.0,
+                        help="with --ray: GPUs each network worker takes (default 1; 0: CPU workers)")
+    parser.add_argument("--workers", type=int,
+                        help="with --ray: network workers (default: the cluster's GPUs / --gpus-per-worker, or 1)")
     parser.add_argument("--tiny-network", dest="network", action="store_const", const="tiny",
                         help=argparse.SUPPRESS)  # shorthand of --network tiny (tests, CI)
 
@@ -57,7 +64,19 @@ def run(args):
     if args.max_queue < 1 or args.max_upload_mb < 1:
         raise ChrommError("--max-queue and --max-upload-mb must be at least 1")
     runner_options = from_args(ReconstructOptions, args, scopes=(SERVICE,))
-    network = check_runner_options(runner_options)  # device and weights, at start, not at the first job
+    executor_factory = None
+    if args.ray is None:
+        network = check_runner_options(runner_options)  # device and weights, at start, not at the first job
+    else:  # the workers check device and weights on their nodes when they start
+        from ..backend.cluster import RayExecutor, connect
+        from ..network.interface import resolve_network
+
+        network = resolve_network(runner_options.network, runner_options.weights)
+        where = connect(args.ray)
+
+        def executor_factory():
+            return RayExecutor(runner_options, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                               description=where)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -74,7 +93,7 @@ def run(args):
     own_work_dir = args.work_dir is None
     work_dir = tempfile.mkdtemp(prefix="chromm-service-") if own_work_dir else os.path.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
-    queue = JobQueue(work_dir, runner_options, max_queued=args.max_queue)
+    queue = JobQueue(work_dir, runner_options, max_queued=args.max_queue, executor_factory=executor_factory)
     app = create_app(queue, token, allowed=allowed, max_upload_bytes=args.max_upload_mb << 20,
                      max_clips=args.max_clips, network=network,
                      device=runner_options.device)
