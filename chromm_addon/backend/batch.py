@@ -205,6 +205,7 @@ class TakeReader:
     def __init__(self, options):
         self.options = options
         self.source = None
+        self._index = -1
 
     def open(self):
         from .pipeline import check_window, frame_size, open_take
@@ -233,7 +234,7 @@ class TakeReader:
             self.source.close()
             return None
         start, frames = window
-        self._index = getattr(self, "_index", -1) + 1
+        self._index += 1
         # Copies: the buffer is reused for the next window while this one is in flight.
         return self._index, start, [f.copy() for f in frames], time.perf_counter() - t0
 
@@ -341,8 +342,8 @@ class LocalExecutor:
     def wait(self, refs):
         return refs[:1]
 
-    def release(self, obj):
-        pass
+    def release(self, reader):
+        reader.close()  # ends the decoder threads of a take that stopped early
 
     def describe(self):
         return "this process"
@@ -473,7 +474,6 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
             executor.release(reader)
         result.seconds["total"] = time.perf_counter() - t_start
     return result
-
 
 
 # -- the batch --------------------------------------------------------------------------------------

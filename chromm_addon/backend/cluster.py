@@ -72,9 +72,9 @@ class RayExecutor:
             if gpus < gpus_per_worker:
                 raise ChrommError(f"--gpus-per-worker {gpus_per_worker:g}: the Ray cluster has {gpus:g} "
                                   "GPU(s); add GPU nodes, or use --gpus-per-worker 0 for CPU workers")
-            count = workers or int(gpus // gpus_per_worker)
+            count = workers if workers is not None else int(gpus // gpus_per_worker)
         else:
-            count = workers or 1
+            count = workers if workers is not None else 1
         if count < 1:
             raise ChrommError(f"--workers {count}: expected at least 1")
         cpus = float(ray.cluster_resources().get("CPU", 0))

@@ -9,16 +9,22 @@ command again skips the takes that are done and redoes the rest.
 import argparse
 
 
+def add_cluster_arguments(parser, ray_help):
+    """--ray, --gpus-per-worker, --workers (shared with `serve`)."""
+    parser.add_argument("--ray", metavar="auto|local|ADDRESS", help=ray_help)
+    parser.add_argument("--gpus-per-worker", type=float, default=1.0,
+                        help="with --ray: GPUs each network worker takes (default 1; 0: CPU workers)")
+    parser.add_argument("--workers", type=int,
+                        help="with --ray: network workers (default: the cluster's GPUs / --gpus-per-worker, "
+                             "or 1)")
+
+
 def add_arguments(parser):
     parser.add_argument("manifest", metavar="MANIFEST", help="the takes to run (.toml or .json)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder for the takes' outputs")
-    parser.add_argument("--ray", metavar="auto|local|ADDRESS",
-                        help="run on Ray: 'auto' (the cluster this machine belongs to), 'local' (start "
-                             "one here) or the head's HOST:PORT; without it the takes run here, one by one")
-    parser.add_argument("--gpus-per-worker", type=float, default=1.0,
-                        help="GPUs each network worker takes (default 1; 0: CPU workers)")
-    parser.add_argument("--workers", type=int,
-                        help="network workers (default: the cluster's GPUs / --gpus-per-worker, or 1)")
+    add_cluster_arguments(parser, "run on Ray: 'auto' (the cluster this machine belongs to), 'local' "
+                                  "(start one here) or the head's HOST:PORT; without it the takes run "
+                                  "here, one by one")
     parser.add_argument("--max-in-flight", type=int,
                         help="windows decoded and not yet through the network, over the batch "
                              "(default 2 per worker)")
@@ -42,8 +48,6 @@ def run(args):
 
     if args.max_in_flight is not None and args.max_in_flight < 1:
         raise ChrommError(f"--max-in-flight {args.max_in_flight}: expected at least 1")
-    if args.workers is not None and args.workers < 1:
-        raise ChrommError(f"--workers {args.workers}: expected at least 1")
     runner_options = from_args(ReconstructOptions, args, scopes=(SERVICE,))
     specs = read_manifest(args.manifest, runner_options)
     check_output_folder(args.output)
@@ -60,9 +64,8 @@ def run(args):
     else:
         from ..backend.cluster import RayExecutor, connect
 
-        where = connect(args.ray)
         executor = RayExecutor(runner_options, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                               description=where)
+                               description=connect(args.ray))
     bar = None if args.quiet else BatchBar(len(specs))
     try:
         record = Batch(specs, args.output, executor, max_in_flight=args.max_in_flight, events=bar,

@@ -26,13 +26,10 @@ def add_arguments(parser):
     parser.add_argument("--max-clips", type=int, default=16, help="clips per job (default 16)")
     # The service's own options of the schema: --network, --device, --weights, --smplx (--seed).
     add_option_arguments(parser, ReconstructOptions, scopes=(SERVICE,), config=False)
-    parser.add_argument("--ray", metavar="auto|local|ADDRESS",
-                        help="run the jobs on a Ray cluster (as `batch --ray`): each job's windows spread "
-                             "over the cluster's GPU workers")
-    parser.add_argument("--gpus-per-worker", type=float, default=1.0,
-                        help="with --ray: GPUs each network worker takes (default 1; 0: CPU workers)")
-    parser.add_argument("--workers", type=int,
-                        help="with --ray: network workers (default: the cluster's GPUs / --gpus-per-worker, or 1)")
+    from .batch import add_cluster_arguments
+
+    add_cluster_arguments(parser, "run the jobs on a Ray cluster (as `batch --ray`): each job's windows "
+                                  "spread over the cluster's GPU workers")
     parser.add_argument("--tiny-network", dest="network", action="store_const", const="tiny",
                         help=argparse.SUPPRESS)  # shorthand of --network tiny (tests, CI)
 
