@@ -18,6 +18,7 @@ COMMANDS = (
     ("batch", "batch", "many takes from a manifest, here or on a Ray cluster"),
     ("fuse", "fuse", "views file -> take file (test-time modules only)"),
     ("build", "build", "take file -> .blend (needs the bpy module)"),
+    ("render", "render", "take file -> video of its people over a view's source clip (needs bpy)"),
     ("serve", "serve", "run the HTTP inference service"),
     ("weights", "weights", "check the installed network weights"),
     ("model", "model", "describe the network (parameter counts)"),

@@ -32,7 +32,7 @@ import re
 import typing
 
 from .errors import ChrommError
-from .network.interface import NETWORK_CHOICES
+from .network.registry import NETWORK_CHOICES
 
 JOB, SERVICE, INPUT = "job", "service", "input"
 

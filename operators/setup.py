@@ -2,13 +2,6 @@
 
 import bpy
 
-_FINDINGS = []
-
-
-def last_findings():
-    return list(_FINDINGS)
-
-
 class CHROMM_OT_check_setup(bpy.types.Operator):
     """Check the backend, the network weights and the SMPL-X model file, and say how to fix each"""
 
@@ -24,7 +17,6 @@ class CHROMM_OT_check_setup(bpy.types.Operator):
                                bpy.path.abspath(prefs.weights_dir),
                                bpy.path.abspath(prefs.smplx_model), prefs.remote_url,
                                prefs.remote_token)
-        _FINDINGS[:] = findings
         for f in findings:
             self.report({"INFO"} if f.ok else {"WARNING"},
                         f.what + ("" if f.ok or not f.fix else f" — {f.fix}"))

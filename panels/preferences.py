@@ -38,7 +38,7 @@ class CHROMM_AP_preferences(bpy.types.AddonPreferences):
             layout.prop(self, "remote_token")
         layout.prop(self, "smplx_model")
         layout.operator("chromm.check_setup", icon="CHECKMARK")
-        from ..operators.setup import last_findings
+        from ..chromm_addon.client.setup_check import last_findings
 
         for finding in last_findings():
             col = layout.column(align=True)

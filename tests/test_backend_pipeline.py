@@ -12,6 +12,7 @@ from chromm_addon.backend.video import LIVE_FRAMES
 from chromm_addon.backend.windows import WindowBuffer
 from chromm_addon.errors import ChrommError
 from chromm_addon.io.views import validate_views
+from chromm_addon.network.interface import Runner
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,7 @@ def test_long_take_memory_is_bounded_by_the_window(tmp_path, runner):
         LIVE_FRAMES.reset_peak()
         base = LIVE_FRAMES.current
         recording = RecordingRunner(runner)
+        assert isinstance(recording, Runner)  # the stand-in keeps the declared interface
         views, stats = reconstruct_views(ReconstructOptions(clips=clips, image_fps=10, end=end, window=4),
                                          runner=recording)
         peaks[end] = LIVE_FRAMES.peak - base

@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from chromm_addon.evaluation import metrics as M
-from chromm_addon.evaluation.evaluate import evaluate_single_views, take_joints
+from chromm_addon.evaluation.evaluate import evaluate_single_views, evaluate_take, take_joints
 from chromm_addon.evaluation.simulate import PRESETS, simulate_views
 from chromm_addon.evaluation.synthetic import make_scene
 from chromm_addon.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
@@ -183,7 +183,7 @@ def _moved(take, yaw=0.6, shift=(2.0, -1.0, 0.0), model=None):
 
 
 def test_evaluate_take_on_ground_truth_in_another_frame(scene):
-    result = M.evaluate_take(_moved(scene.to_take()), scene)
+    result = evaluate_take(_moved(scene.to_take()), scene)
     for key in ("mpjpe", "pa_mpjpe", "w_mpjpe", "wa_mpjpe", "world_mpjpe", "cam_trans_m"):
         assert result[key] < 2e-4, key
     assert result["cam_rot_deg"] < 1e-3
@@ -198,11 +198,11 @@ def test_evaluate_take_counts_a_swap_and_a_body_error(scene):
         arr = getattr(swapped, key).copy()
         arr[0, 30:], arr[1, 30:] = getattr(take, key)[1, 30:], getattr(take, key)[0, 30:]
         setattr(swapped, key, arr)
-    result = M.evaluate_take(swapped, scene)
+    result = evaluate_take(swapped, scene)
     assert result["id_switches"] == 2 and result["mota"] == pytest.approx(1 - 2 / (3 * 60))
     assert result["world_mpjpe"] > 0.1  # body metrics follow one track per person: half is wrong
     lifted = dataclasses.replace(take, transl=take.transl + np.float32([0, 0, 0.1]))
-    result = M.evaluate_take(lifted, scene)
+    result = evaluate_take(lifted, scene)
     assert result["world_mpjpe"] == pytest.approx(0.1, abs=1e-4)
     assert result["mpjpe"] < 1e-4 and result["w_mpjpe"] < 1e-4  # aligned metrics do not see it
 
@@ -212,7 +212,7 @@ def test_association_from_views(scene):
     take = scene.to_take()
     gt = views.extra["gt_det_person"]
     take.extra["det_person"] = np.where(gt >= 0, gt + 10, -1).astype(np.int32)
-    result = M.evaluate_take(take, scene, views=views)
+    result = evaluate_take(take, scene, views=views)
     assert result["assoc_accuracy"] == 1.0 and result["assoc_pair_precision"] == 1.0
 
 
@@ -232,12 +232,12 @@ def test_fuse_on_simulated_views_end_to_end():
 
     scene = make_scene(num_people=3, num_views=4, num_frames=60, seed=2, same_shape=True)
     views = simulate_views(scene, PRESETS["clean"])
-    result = M.evaluate_take(fuse_views(views), scene, views=views)
+    result = evaluate_take(fuse_views(views), scene, views=views)
     assert result["world_mpjpe"] < 1e-3 and result["w_mpjpe"] < 1e-3
     assert result["assoc_accuracy"] == 1.0 and result["id_switches"] == 0
     assert result["cam_scale"] == pytest.approx(1.0, abs=1e-3)
     views = simulate_views(scene, PRESETS["realistic"])
-    result = M.evaluate_take(fuse_views(views), scene, views=views)
+    result = evaluate_take(fuse_views(views), scene, views=views)
     single = evaluate_single_views(views, scene)["best"]
     assert result["assoc_accuracy"] > 0.95
     assert result["wa_mpjpe"] < single["wa_mpjpe"]
@@ -248,7 +248,7 @@ def test_evaluate_take_with_a_model_file(smplx_model_path):
 
     model = load_smplx_model(smplx_model_path)
     scene = make_scene(num_people=2, num_views=2, num_frames=12, model=model, seed=4)
-    result = M.evaluate_take(_moved(scene.to_take(), model=model), scene, model=model)
+    result = evaluate_take(_moved(scene.to_take(), model=model), scene, model=model)
     assert result["world_mpjpe"] < 2e-4 and result["mota"] == 1.0
     # the approximate skeleton is a different body: evaluating with it must show an error
     np.testing.assert_allclose(take_joints(scene.to_take(), model), scene.joints(), atol=2e-5)

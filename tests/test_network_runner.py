@@ -1,6 +1,8 @@
 """NetworkRunner end to end (tiny network), and pixel coordinates between original, Pi3X-resized
 and Multi-HMR-padded images (hand-computed cases)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -251,3 +253,27 @@ def test_detections_with_non_finite_values_are_dropped():
     kept = _finite_detections(result)
     assert kept["img"].tolist() == [0] and kept["score"].tolist() == [pytest.approx(0.9)]
     assert kept["K"].shape == (2, 3, 3)
+
+
+def test_runners_by_name_implement_the_interface(tiny_weights, tmp_path):
+    from chromm_addon.errors import ChrommError
+    from chromm_addon.network.interface import Runner
+    from chromm_addon.network.registry import NETWORK_CHOICES, RUNNERS, load_runner, resolve_network
+    from chromm_addon.options import ReconstructOptions, leaves
+
+    network = next(leaf for leaf in leaves(ReconstructOptions) if leaf.key == "network")
+    assert set(network.meta["choices"]) == set(NETWORK_CHOICES) == {"auto", *RUNNERS}
+    tiny = load_runner(ReconstructOptions(network="tiny", device="cpu"))
+    assert isinstance(tiny, Runner) and tiny.name == "tiny" and str(tiny.device) == "cpu"
+    assert 1 <= tiny.window_size((48, 64), 2) <= 64
+    # auto picks CHROMM's heads when the checkpoint is there; composition leaves them out.
+    assert resolve_network("auto", str(tiny_weights)) == "chromm"
+    folder = tmp_path / "no-heads"
+    folder.mkdir()
+    for name in ("pi3x", "multiHMR_896_L.pt"):
+        os.symlink(tiny_weights / name, folder / name)
+    assert resolve_network("auto", str(folder)) == "composition"
+    with pytest.raises(ChrommError, match=r"chromm.safetensors: network weights not found"):
+        load_runner(ReconstructOptions(network="chromm", weights=str(folder), device="cpu"))
+    with pytest.raises(ChrommError, match=r"--network 'big': expected auto, chromm, composition, tiny"):
+        load_runner(ReconstructOptions(network="big"))

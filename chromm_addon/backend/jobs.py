@@ -16,7 +16,7 @@ import time
 import uuid
 
 from ..errors import ChrommError
-from ..network.interface import load_runner
+from ..network.registry import load_runner
 from .pipeline import Cancelled, reconstruct
 from .progress import Progress
 

@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 from ..errors import ChrommError
-from ..network.interface import check_device, load_runner, missing_weights  # noqa: F401 (re-exported)
+from ..network.interface import check_device  # noqa: F401 (re-exported)
+from ..network.registry import load_runner, missing_weights  # noqa: F401 (re-exported)
 from ..options import ReconstructOptions, to_dict, validate  # noqa: F401 (ReconstructOptions re-exported)
 from .limits import MIN_WINDOW
 from .timeline import open_clips, plan_timeline, sample

@@ -11,7 +11,8 @@ import time
 
 # Share of the whole run each stage takes (roughly measured; only for the overall fraction).
 STAGES = {"open": 0.02, "network": 0.80, "fuse": 0.10, "write": 0.03, "build": 0.05}
-UNITS = {"windows": "windows", "open": "clips", "network": "timesteps", "fuse": "steps", "write": "files", "build": "files"}
+UNITS = {"windows": "windows", "open": "clips", "network": "timesteps", "fuse": "steps", "write": "files",
+         "build": "files", "render": "frames"}
 
 
 class Progress:

@@ -21,14 +21,23 @@ class Finding:
     fix: str = ""
 
 
+_LAST_FINDINGS = []
+
+
+def last_findings():
+    """The findings of the last `check_setup` (what the preferences show under "Check")."""
+    return list(_LAST_FINDINGS)
+
+
 def check_setup(mode, env_path="", weights_dir="", smplx_path="", url="", token="", timeout=60.0):
-    """Findings for the configured backend, weights and SMPL-X model file."""
+    """Findings for the configured backend, weights and SMPL-X model file (kept for `last_findings`)."""
     findings = []
     if mode == "LOCAL":
         findings += _check_local(env_path, weights_dir, timeout)
     else:
         findings.append(_check_remote(url, token))
     findings.append(_check_smplx(smplx_path))
+    _LAST_FINDINGS[:] = findings
     return findings
 
 
@@ -78,7 +87,7 @@ def _check_remote(url, token):
 
 def _check_smplx(path):
     if not path:
-        return Finding(False, "SMPL-X model file: not set (people will be armatures only)",
+        return Finding(False, "SMPL-X model file: not set (people will be procedural mannequins)",
                        "download SMPLX_NEUTRAL.npz from smpl-x.is.tue.mpg.de and select it")
     try:
         model = load_smplx_model(path)

@@ -43,7 +43,7 @@ def run(args):
     from ..backend.batch import Batch, LocalExecutor, check_output_folder, read_manifest
     from ..backend.progress import BatchBar
     from ..errors import ChrommError
-    from ..network.interface import check_runner_options
+    from ..network.registry import check_runner_options
     from ..options import SERVICE, ReconstructOptions, from_args
 
     if args.max_in_flight is not None and args.max_in_flight < 1:

@@ -45,7 +45,7 @@ def run(args):
     from .. import __version__
     from ..backend.jobs import JobQueue
     from ..backend.limits import MAX_CLIPS
-    from ..network.interface import check_runner_options
+    from ..network.registry import check_runner_options
     from ..options import SERVICE, ReconstructOptions, from_args
     from ..backend.security import AllowedRoots, is_loopback, service_token
     from ..backend.server import create_app
@@ -66,7 +66,7 @@ def run(args):
         network = check_runner_options(runner_options)  # device and weights, at start, not at the first job
     else:  # the workers check device and weights on their nodes when they start
         from ..backend.cluster import RayExecutor, connect
-        from ..network.interface import resolve_network
+        from ..network.registry import resolve_network
 
         network = resolve_network(runner_options.network, runner_options.weights)
         where = connect(args.ray)

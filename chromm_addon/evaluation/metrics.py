@@ -255,9 +255,3 @@ def match_by_cost(cost, max_cost=np.inf):
     rows, cols = linear_sum_assignment(np.where(finite, cost, big))
     return [(int(r), int(c)) for r, c in zip(rows, cols) if finite[r, c] and cost[r, c] <= max_cost]
 
-
-def evaluate_take(pred_take, scene, model=None, views=None, **kwargs):
-    """All metrics of a predicted take against a synthetic scene (see `evaluate.evaluate_take`)."""
-    from .evaluate import evaluate_take as _evaluate_take
-
-    return _evaluate_take(pred_take, scene, model=model, views=views, **kwargs)

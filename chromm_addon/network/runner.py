@@ -123,7 +123,7 @@ class NetworkRunner:
         return estimate_window_size(self.device, image_hw, num_views)
 
     def _load(self, weights_dir, use_heads, build_pi3x, build_multihmr, build_heads):
-        check_weights(weights_dir, "chromm" if use_heads else "composition")
+        check_weights(weights_dir, chromm=bool(use_heads))
         files = w.find_weight_files(weights_dir)
         if use_heads is False:
             files.chromm = None
