@@ -156,3 +156,30 @@ def test_cli_bad_input_one_line_each(tmp_path, capsys):
         assert main(argv + ["--tiny-network", "--quiet"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_blend_and_overlay_per_take(tmp_path, runner):
+    """blend = true and overlay = 0: take.blend and the overlay video and still, read back with
+    PyAV and Pillow; a rerun verifies and skips them."""
+    pytest.importorskip("bpy")
+    import av
+    from PIL import Image
+
+    from backend_synth import write_clip
+
+    clips = [write_clip(tmp_path / f"cam{v}.avi", 5, 10, width=64, height=48) for v in range(2)]
+    specs = parse_manifest({"takes": [{"name": "t", "clips": clips, "blend": True, "overlay": 1}]},
+                           runner_options=RUNNER_OPTIONS)
+    record = Batch(specs, tmp_path / "out", LocalExecutor(RUNNER_OPTIONS, runner=runner)).run()
+    assert record["takes"][0]["status"] == "done", record["takes"][0]["error"]
+    folder = tmp_path / "out" / "t"
+    assert sorted(os.listdir(folder)) == ["overlay.mp4", "overlay.png", "take.blend", "take.npz", "views.npz"]
+    with av.open(str(folder / "overlay.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == read_take(folder / "take.npz").num_frames and frames[0].shape == (48, 64, 3)
+    assert Image.open(folder / "overlay.png").size == (64, 48)
+    assert record["takes"][0]["seconds"]["render"] > 0
+    again = Batch(specs, tmp_path / "out", LocalExecutor(RUNNER_OPTIONS, runner=runner)).run()
+    assert again["takes"][0]["status"] == "skipped"

@@ -33,12 +33,15 @@ PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed"
 BATCH_FILE = "batch.json"
 OUTPUTS = ("take.npz", "views.npz")
 BLEND = "take.blend"
+OVERLAY = ("overlay.mp4", "overlay.png")
 # Keys of a take besides the options schema's job options (options.ReconstructOptions, scope "job":
 # fps, start, end, window, image_fps, offsets and the nested "fuse" table).
 TAKE_KEYS = {
     "name": "take name: letters, digits, '.', '_', '-' (its output folder)",
     "clips": "clip paths every node can read (video files or folders of images), one per view",
     "blend": "also build OUT_DIR/<take>/take.blend (true/false; needs bpy where fusion runs)",
+    "overlay": "also render OUT_DIR/<take>/overlay.mp4 (+ overlay.png): the people over this view's "
+               "clip (a view index; needs bpy where fusion runs)",
 }
 _NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 
@@ -49,9 +52,10 @@ class TakeSpec:
     options: object        # pipeline.ReconstructOptions
     blend: bool = False
     fingerprint: str = ""  # of the settings and the clips' sizes and times: a change redoes the take
+    overlay: int = None    # view index of the overlay render, or None
 
     def outputs(self, folder):
-        names = OUTPUTS + ((BLEND,) if self.blend else ())
+        names = OUTPUTS + ((BLEND,) if self.blend else ()) + (OVERLAY if self.overlay is not None else ())
         return [os.path.join(folder, n) for n in names]
 
 
@@ -155,6 +159,10 @@ def _take_spec(name, entry, where, base, runner_options):
     blend = entry.pop("blend", False)
     if not isinstance(blend, bool):
         raise ChrommError(f"{where}: blend must be true or false")
+    overlay = entry.pop("overlay", None)
+    if overlay is not None and (isinstance(overlay, bool) or not isinstance(overlay, int)
+                                or not 0 <= overlay < len(clips)):
+        raise ChrommError(f"{where}: overlay must be a view index, 0..{len(clips) - 1}")
     entry.pop("name")
     template = copy.deepcopy(runner_options) if runner_options is not None else ReconstructOptions()
     options = from_dict(ReconstructOptions, entry, where, base=template)
@@ -167,9 +175,9 @@ def _take_spec(name, entry, where, base, runner_options):
         except ChrommError as exc:
             raise ChrommError(f"{where}: {exc}") from None
     check_window(options.window)
-    settings = {"options": to_dict(options), "blend": blend, "clip_files": [_file_stamp(c) for c in resolved]}
+    settings = {"options": to_dict(options), "blend": blend, "overlay": overlay, "clip_files": [_file_stamp(c) for c in resolved]}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return TakeSpec(name=name, options=options, blend=blend, fingerprint=digest)
+    return TakeSpec(name=name, options=options, blend=blend, fingerprint=digest, overlay=overlay)
 
 
 def _file_stamp(path):
@@ -281,14 +289,15 @@ class WindowWorker:
         return {"windows": self.windows, "restarted": restarted}
 
 
-def finish_take(views, options, folder, blend=False):
+def finish_take(views, options, folder, blend=False, overlay=None):
     """Step 4: fuse and write the take's outputs into `folder`, all or nothing; seconds per stage."""
     from .pipeline import Stats, write_outputs
 
     stats = Stats()
     take_out, views_out = (os.path.join(folder, n) for n in OUTPUTS)
     write_outputs(views, options, take_out, views_out, os.path.join(folder, BLEND) if blend else None,
-                  stats=stats)
+                  stats=stats, overlay_out=os.path.join(folder, OVERLAY[0]) if overlay is not None else None,
+                  overlay_view=overlay or 0)
     return stats.seconds
 
 
@@ -333,8 +342,8 @@ class LocalExecutor:
     def call(self, obj, method, *args):
         return _Ready(getattr(obj, method), *args)
 
-    def finish(self, views, options, folder, blend):
-        return _Ready(finish_take, views, options, folder, blend)
+    def finish(self, views, options, folder, blend, overlay=None):
+        return _Ready(finish_take, views, options, folder, blend, overlay)
 
     def get(self, ref):
         return ref.get()
@@ -465,7 +474,7 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
         result.seconds.update(seconds)
         events("take_fusing", take=spec.name)
         os.makedirs(folder, exist_ok=True)
-        result.seconds.update(executor.get(executor.finish(views, spec.options, folder, spec.blend)))
+        result.seconds.update(executor.get(executor.finish(views, spec.options, folder, spec.blend, spec.overlay)))
         result.status = DONE
     finally:
         for slot in in_flight.values():  # failed or cancelled: give the slots back to other takes

@@ -104,8 +104,8 @@ class RayExecutor:
     def call(self, actor, method, *args):
         return getattr(actor, method).remote(*args)
 
-    def finish(self, views, options, folder, blend):
-        return self._finish.remote(views, options, folder, blend)
+    def finish(self, views, options, folder, blend, overlay=None):
+        return self._finish.remote(views, options, folder, blend, overlay)
 
     def get(self, ref):
         return self.ray.get(ref)

@@ -182,9 +182,21 @@ def fuse(views, smplx_path=None, options=None):
 
 def build_blend(take_path, blend_path, smplx_path=None):
     """Build the .blend in a child process (the backend process never imports bpy)."""
-    cmd = [sys.executable, "-m", "chromm_addon", "build", take_path, "-o", blend_path]
-    if smplx_path:
-        cmd += ["--smplx", smplx_path]
+    _run_command(["build", take_path, "-o", blend_path] + (["--smplx", smplx_path] if smplx_path else []),
+                 f"{blend_path}: building the .blend failed")
+
+
+def render_overlay(take_path, video_path, view=0, smplx_path=None):
+    """The take's people over view `view`'s clip (video + PNG still beside it), in a child process."""
+    still = os.path.splitext(video_path)[0] + ".png"
+    _run_command(["render", take_path, "--view", str(view), "-o", video_path, "--still", still] +
+                 (["--smplx", smplx_path] if smplx_path else []), f"{video_path}: rendering the overlay failed")
+    return still
+
+
+def _run_command(args, failure):
+    """`python -m chromm_addon ARGS` in a child process; its last error line in a ChrommError."""
+    cmd = [sys.executable, "-m", "chromm_addon"] + list(args)
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
@@ -192,7 +204,7 @@ def build_blend(take_path, blend_path, smplx_path=None):
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
         message = lines[-1] if lines else f"exit status {done.returncode}"
-        raise ChrommError(f"{blend_path}: building the .blend failed: {message.removeprefix('error: ')}")
+        raise ChrommError(f"{failure}: {message.removeprefix('error: ')}")
 
 
 def check_targets(*paths):
@@ -219,12 +231,14 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
 
 
 def write_outputs(views, options, take_out, views_out=None, blend_out=None, progress=None, cancel=None,
-                  stats=None):
-    """Merged views -> fused take; writes take_out (and views_out, blend_out) all or nothing."""
+                  stats=None, overlay_out=None, overlay_view=0):
+    """Merged views -> fused take; writes take_out (and views_out, blend_out, the overlay video
+    overlay_out of view `overlay_view` with its PNG still) all or nothing."""
     progress = progress or (lambda *a: None)
     check = _cancel_check(cancel)
     stats = stats or Stats()
-    targets = check_targets(take_out, views_out, blend_out)
+    still_out = os.path.splitext(overlay_out)[0] + ".png" if overlay_out else None
+    targets = check_targets(take_out, views_out, blend_out, overlay_out, still_out)
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
     take = fuse(views, options.smplx, options.fuse)
@@ -252,6 +266,13 @@ def write_outputs(views, options, take_out, views_out=None, blend_out=None, prog
             build_blend(staged[take_out], staged[blend_out], options.smplx)
             stats.seconds["build"] = time.perf_counter() - t0
             progress("build", 1, 1)
+            check()
+        if overlay_out:
+            progress("render", 0, 1)
+            t0 = time.perf_counter()
+            render_overlay(staged[take_out], staged[overlay_out], overlay_view, options.smplx)
+            stats.seconds["render"] = time.perf_counter() - t0
+            progress("render", 1, 1)
             check()
     progress("write", len(targets), len(targets))
     return stats

@@ -1,8 +1,8 @@
 """`batch MANIFEST -o OUT_DIR`: many takes, here one after another or on a Ray cluster.
 
 The manifest (TOML or JSON, docs/batch.md) lists takes with their clips and options. Each take
-is written to OUT_DIR/<take>/ (take.npz, views.npz, optionally take.blend); OUT_DIR/batch.json
-holds every take's status, timings and error and is rewritten as takes finish. Running the same
+is written to OUT_DIR/<take>/ (take.npz, views.npz, optionally take.blend and overlay.mp4);
+OUT_DIR/batch.json holds every take's status, timings and error and is rewritten as takes finish. Running the same
 command again skips the takes that are done and redoes the rest.
 """
 
@@ -53,11 +53,11 @@ def run(args):
     check_output_folder(args.output)
     if args.ray is None:  # on Ray the workers check their own device and weights when they start
         check_runner_options(runner_options)
-    if any(s.blend for s in specs):
+    if any(s.blend or s.overlay is not None for s in specs):
         import importlib.util
 
         if importlib.util.find_spec("bpy") is None:
-            raise ChrommError(f"{args.manifest}: a take asks for blend = true but the bpy module is "
+            raise ChrommError(f"{args.manifest}: a take asks for blend or overlay but the bpy module is "
                               "missing (run with the project's .venv)")
     if args.ray is None:
         executor = LocalExecutor(runner_options)
