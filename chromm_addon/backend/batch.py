@@ -224,7 +224,7 @@ class TakeReader:
         return {"count": self.timeline.count, "fps": self.timeline.fps,
                 "names": [c.name for c in self.clips], "image_hw": frame_size(self.clips),
                 "offsets": [float(o) for o in self.offsets], "start": float(self.timeline.start),
-                "clips": [os.path.basename(c.path) for c in self.clips],
+                "clips": [c.path for c in self.clips],
                 "seconds": time.perf_counter() - t0}
 
     def start(self, size):
@@ -466,10 +466,9 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
         check()
         if merger.meta is None:
             raise ChrommError(f"{spec.options.clips[0]}: no timestep could be sampled")
-        views = merger.views()
-        views.meta["offsets_s"] = info["offsets"]
-        views.meta["start_s"] = info["start"]
-        views.meta["clips"] = info["clips"]
+        from .pipeline import describe_take
+
+        views = describe_take(merger.views(), info["offsets"], info["start"], info["clips"])
         result.timesteps, result.detections = views.num_frames, int(views.num_detections)
         result.seconds.update(seconds)
         events("take_fusing", take=spec.name)

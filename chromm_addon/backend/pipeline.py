@@ -156,17 +156,17 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     progress("network", 0, timeline.count)
     views = work.run(sample(clips, offsets, timeline, cancel=check))
     check()
-    describe_take(views, clips, offsets, timeline)
+    describe_take(views, offsets, timeline.start, [c.path for c in clips])
     stats.windows = len(stats.window_calls)
     stats.detections = int(views.num_detections)
     return views, stats
 
 
-def describe_take(views, clips, offsets, timeline):
-    """Record where the merged views come from (offsets, start, clip names) in their meta."""
+def describe_take(views, offsets, start, clip_paths):
+    """Record where the merged views come from (offsets and start in seconds, clip names) in their meta."""
     views.meta["offsets_s"] = [float(o) for o in offsets]
-    views.meta["start_s"] = float(timeline.start)
-    views.meta["clips"] = [os.path.basename(c.path) for c in clips]
+    views.meta["start_s"] = float(start)
+    views.meta["clips"] = [os.path.basename(p) for p in clip_paths]
     return views
 
 
