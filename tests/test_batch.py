@@ -156,6 +156,9 @@ def test_cli_bad_input_one_line_each(tmp_path, capsys):
         assert main(argv + ["--tiny-network", "--quiet"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    # `serve --ray` answers an unreachable cluster the same way, before it listens.
+    assert main(["serve", "--port", "0", "--tiny-network", "--ray", "127.0.0.1:9"]) == 2
+    assert "no Ray cluster answers there" in capsys.readouterr().err
 
 
 @pytest.mark.blender
