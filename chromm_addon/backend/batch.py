@@ -175,7 +175,8 @@ def _take_spec(name, entry, where, base, runner_options):
         except ChrommError as exc:
             raise ChrommError(f"{where}: {exc}") from None
     check_window(options.window)
-    settings = {"options": to_dict(options), "blend": blend, "overlay": overlay, "clip_files": [_file_stamp(c) for c in resolved]}
+    settings = {"options": to_dict(options), "blend": blend, "overlay": overlay,
+                "clip_files": [_file_stamp(c) for c in resolved]}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return TakeSpec(name=name, options=options, blend=blend, fingerprint=digest, overlay=overlay)
 

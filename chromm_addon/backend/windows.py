@@ -11,14 +11,14 @@ its overlapping timesteps onto the already-aligned previous window (Umeyama with
 - head positions of detections matched by their 2D head pixel in the same view and timestep.
 
 The shared timesteps keep the earlier window's values; the later window contributes only what
-follows.
+follows. Person identities are not matched here: all detections go into one views file in one
+frame and the test-time tracking (fuse) links them over the whole take, so identities carry
+across window borders the same way they carry from one timestep to the next.
 
 The work splits in three, so that one machine and a cluster run the same steps: `WindowSource`
 cuts the sampled timesteps into windows of frames (CPU, close to the clips), a network runner
 turns each window into a Views object on its own (GPU, in any order, on any worker), and
-`WindowMerger` aligns and merges those outputs in take order (needs only the outputs). Person identities are not matched here: all detections go into one views file in one
-frame and the test-time tracking (fuse) links them over the whole take, so identities carry
-across window borders the same way they carry from one timestep to the next.
+`WindowMerger` aligns and merges those outputs in take order (needs only the outputs).
 """
 
 import dataclasses
