@@ -79,8 +79,10 @@ def test_local_batch_equals_reconstruct_and_reruns_skip(tmp_path, runner):
     specs[1].fingerprint = "changed"
     again = Batch(specs, out, LocalExecutor(RUNNER_OPTIONS, runner=runner)).run()
     assert [t["status"] for t in again["takes"]] == ["done", "done"]
-    third = Batch(specs, out, LocalExecutor(RUNNER_OPTIONS, runner=runner)).run()
+    idle = LocalExecutor(RUNNER_OPTIONS)
+    third = Batch(specs, out, idle).run()
     assert [t["status"] for t in third["takes"]] == ["skipped", "skipped"]
+    assert idle._workers is None  # nothing to run: the network was never loaded
     assert sorted(os.listdir(out / "short")) == ["take.npz", "views.npz"]
 
 

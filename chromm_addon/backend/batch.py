@@ -325,6 +325,7 @@ class LocalExecutor:
     """Everything in this process: one worker, one take at a time (the batch without --ray)."""
 
     concurrent_takes = 1
+    num_workers = 1
 
     def __init__(self, runner_options, runner=None):
         self.runner_options = runner_options
@@ -333,6 +334,7 @@ class LocalExecutor:
 
     @property
     def workers(self):
+        """The one worker, loading the network on first use (not when every take is skipped)."""
         if self._workers is None:
             self._workers = [WindowWorker(self.runner_options, runner=self._runner)]
         return self._workers
@@ -367,10 +369,10 @@ class WorkerPool:
     """Hands each window to the worker with the fewest windows in flight; bounds the windows in
     flight over the whole batch (decoded frames waiting for or inside the network)."""
 
-    def __init__(self, workers, max_in_flight):
-        self.workers = list(workers)
+    def __init__(self, num_workers, max_in_flight):
+        self.num_workers = int(num_workers)
         self.max_in_flight = int(max_in_flight)
-        self._load = [0] * len(self.workers)
+        self._load = [0] * self.num_workers
         self._cond = threading.Condition()
         self.in_flight = self.peak = 0
 
@@ -383,7 +385,7 @@ class WorkerPool:
                 self._cond.wait()
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
-            i = min(range(len(self.workers)), key=self._load.__getitem__)
+            i = min(range(self.num_workers), key=self._load.__getitem__)
             self._load[i] += 1
             return i
 
@@ -527,9 +529,9 @@ class Batch:
 
     def __init__(self, specs, out_dir, executor, max_in_flight=None, events=None, manifest=None):
         self.specs, self.out_dir, self.executor = list(specs), os.path.abspath(out_dir), executor
-        workers = len(executor.workers)
+        workers = executor.num_workers
         # Default: each worker has one window running and one waiting (decoded) behind it.
-        self.pool = WorkerPool(executor.workers, max_in_flight or 2 * workers)
+        self.pool = WorkerPool(workers, max_in_flight or 2 * workers)
         self.events = events or (lambda *a, **k: None)
         self._lock = threading.Lock()
         self.record = {"format": "chromm-batch", "version": 1, "manifest": manifest,

@@ -98,6 +98,10 @@ class RayExecutor:
             self.shutdown()
             raise ChrommError(f"Ray worker: the network did not load ({error_line(exc)})") from None
 
+    @property
+    def num_workers(self):
+        return len(self.workers)
+
     def reader(self, options):
         return self._reader_class.remote(options)
 

@@ -178,8 +178,9 @@ class JobQueue:
             except Exception as exc:
                 self.network_state = f"error: {exc}"
                 raise
-            self._pool = WorkerPool(self._executor.workers, 2 * len(self._executor.workers))
-            self.network_state = f"ready ({self._executor.describe()}, {len(self._executor.workers)} workers)"
+            workers = self._executor.num_workers
+            self._pool = WorkerPool(workers, 2 * workers)
+            self.network_state = f"ready ({self._executor.describe()}, {workers} workers)"
         return self._executor
 
     def _run_on_executor(self, job):
