@@ -88,6 +88,8 @@ def test_three_takes_on_ray_equal_one_by_one(ray_run, one_by_one, executor, ray_
     out, record, events = ray_run
     status = {t["name"]: t["status"] for t in record["takes"]}
     assert status == {"short": "done", "long": "done", "medium": "done", "broken": "failed"}, record["takes"]
+    # Back-pressure: never more than max_in_flight windows decoded and not yet through the network.
+    assert record["max_windows_in_flight"] == 3 and 2 <= record["peak_windows_in_flight"] <= 3
     long_take = next(t for t in record["takes"] if t["name"] == "long")
     assert long_take["windows"] == 5
     # The long take's windows went to both workers.

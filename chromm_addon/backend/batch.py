@@ -568,6 +568,7 @@ class Batch:
                 self.events("take_finished", take=spec.name, status=SKIPPED)
         self._run_all(todo)
         self.record["finished"] = _now()
+        self.record["peak_windows_in_flight"] = self.pool.peak
         self._write()
         return self.record
 
