@@ -40,6 +40,17 @@ def write_manifest(path, takes, defaults=None):
     return str(path)
 
 
+def write_rig(path, views=2, width=32, height=24):
+    """A camera document for make_takes' clips: view 1 with a fisheye lens, view 0 posed."""
+    cams = [{"clip": f"view{v}", "image_size": [width, height], "fx": 30.0, "fy": 30.0, "cx": 15.5, "cy": 11.5}
+            for v in range(views)]
+    cams[0]["camera_to_world"] = np.eye(4).tolist()
+    cams[1]["distortion"] = {"model": "fisheye", "k1": 0.08, "k2": -0.02}
+    with open(path, "w") as fh:
+        json.dump({"format": "chromm.cameras", "version": 1, "cameras": cams}, fh)
+    return str(path)
+
+
 def assert_same_outputs(folder_a, folder_b, atol=0.0):
     """Same arrays (within atol) and the same person identities in both folders' take and views."""
     for name, read in (("take.npz", read_take), ("views.npz", read_views)):
@@ -84,6 +95,26 @@ def test_local_batch_equals_reconstruct_and_reruns_skip(tmp_path, runner):
     assert [t["status"] for t in third["takes"]] == ["skipped", "skipped"]
     assert idle._workers is None  # nothing to run: the network was never loaded
     assert sorted(os.listdir(out / "short")) == ["take.npz", "views.npz"]
+
+
+def test_known_cameras_in_a_batch_equal_reconstruct(tmp_path, runner):
+    """cameras = a file relative to the manifest: the reader undistorts, the worker is told the
+    cameras, the driver fits the merged views to the given pose; same take as `reconstruct`."""
+    (take,) = make_takes(tmp_path / "clips", {"rig": 7})
+    write_rig(tmp_path / "rig.json")
+    manifest = write_manifest(tmp_path / "m.json", [dict(take, cameras="rig.json")])
+    (spec,) = read_manifest(manifest, RUNNER_OPTIONS)
+    assert spec.options.cameras == str(tmp_path / "rig.json")
+    record = Batch([spec], tmp_path / "out", LocalExecutor(RUNNER_OPTIONS, runner=runner)).run()
+    assert record["takes"][0]["status"] == "done", record["takes"][0]["error"]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    reconstruct(spec.options, str(alone / "take.npz"), views_out=str(alone / "views.npz"), runner=runner)
+    assert_same_outputs(tmp_path / "out" / "rig", alone)
+    batch_take = read_take(tmp_path / "out" / "rig" / "take.npz")
+    assert batch_take.meta["known_cameras"]["undistorted"] == [False, True]
+    np.testing.assert_allclose(batch_take.cam_c2w[0], np.repeat(np.eye(4)[None], batch_take.num_frames, 0),
+                               atol=1e-5)
 
 
 def test_broken_clip_fails_its_take_only(tmp_path, runner):

@@ -1,7 +1,7 @@
 """The batch on a real local Ray instance (started here, 2 CPUs, small object store), tiny network.
 
 One Ray session and one batch run for the module: three takes (one long enough for several
-windows) and one with a broken clip, with a worker actor killed while it holds a window; then
+windows, one with known cameras and a lens to undistort) and one with a broken clip, with a worker actor killed while it holds a window; then
 the same batch again. Compared with the same takes run one by one without Ray.
 """
 
@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from chromm_addon.backend.batch import Batch, LocalExecutor, parse_manifest
-from test_batch import RUNNER_OPTIONS, assert_same_outputs, make_takes
+from test_batch import RUNNER_OPTIONS, assert_same_outputs, make_takes, write_rig
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +45,7 @@ def executor(ray_session):
 def takes(tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")
     takes = make_takes(str(root), LENGTHS)
+    takes[2]["cameras"] = write_rig(os.path.join(root, "rig.json"))  # "medium": known cameras, one lens
     broken = os.path.join(root, "broken.avi")
     with open(broken, "wb") as fh:
         fh.write(os.urandom(4000))

@@ -164,6 +164,17 @@ def _take_spec(name, entry, where, base, runner_options):
                                 or not 0 <= overlay < len(clips)):
         raise ChrommError(f"{where}: overlay must be a view index, 0..{len(clips) - 1}")
     entry.pop("name")
+    cameras = entry.get("cameras")
+    camera_files = []
+    if isinstance(cameras, (str, list)):  # camera files (docs/cameras.md), relative to the manifest
+        paths = [cameras] if isinstance(cameras, str) else cameras
+        if not all(isinstance(p, str) for p in paths):
+            raise ChrommError(f"{where}: cameras must be a camera document, a file or a list of files")
+        camera_files = [os.path.normpath(os.path.join(base, os.path.expanduser(p))) for p in paths]
+        for path in camera_files:
+            if not os.path.isfile(path):
+                raise ChrommError(f"{path}: no such file (take {name!r} cameras)")
+        entry["cameras"] = camera_files[0] if isinstance(cameras, str) else camera_files
     template = copy.deepcopy(runner_options) if runner_options is not None else ReconstructOptions()
     options = from_dict(ReconstructOptions, entry, where, base=template)
     options.clips = resolved
@@ -176,7 +187,7 @@ def _take_spec(name, entry, where, base, runner_options):
             raise ChrommError(f"{where}: {exc}") from None
     check_window(options.window)
     settings = {"options": to_dict(options), "blend": blend, "overlay": overlay,
-                "clip_files": [_file_stamp(c) for c in resolved]}
+                "clip_files": [_file_stamp(c) for c in resolved + camera_files]}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return TakeSpec(name=name, options=options, blend=blend, fingerprint=digest, overlay=overlay)
 
@@ -221,18 +232,21 @@ class TakeReader:
 
         check_window(self.options.window)
         t0 = time.perf_counter()
-        self.clips, self.offsets, self.timeline = open_take(self.options)
+        self.clips, self.offsets, self.timeline, self.rig = open_take(self.options)
         return {"count": self.timeline.count, "fps": self.timeline.fps,
                 "names": [c.name for c in self.clips], "image_hw": frame_size(self.clips),
                 "offsets": [float(o) for o in self.offsets], "start": float(self.timeline.start),
                 "clips": [c.path for c in self.clips],
+                "rig": None if self.rig is None else RigSummary(self.rig),
                 "seconds": time.perf_counter() - t0}
 
     def start(self, size):
+        from .pipeline import undistorted
         from .timeline import sample
         from .windows import WindowSource
 
-        self.source = WindowSource(self.clips, sample(self.clips, self.offsets, self.timeline), size)
+        samples = undistorted(sample(self.clips, self.offsets, self.timeline), self.rig)
+        self.source = WindowSource(self.clips, samples, size)
         return self.source.buffer.frames_held
 
     def next_window(self):
@@ -253,6 +267,20 @@ class TakeReader:
         return True
 
 
+class RigSummary:
+    """What the workers and the driver need of the reader's known cameras (backend.known_cameras
+    KnownRig): the cameras and the meta, without the undistortion's remap tables (tens of MB per
+    clip), which stay with the reader that undistorts the frames."""
+
+    def __init__(self, rig):
+        self.cameras, self.notes = rig.cameras, list(rig.notes)
+        self.any_pose = rig.any_pose
+        self._meta = rig.meta()
+
+    def meta(self):
+        return dict(self._meta)
+
+
 class WindowWorker:
     """Step 2: the network on one device, loaded once; turns windows into Views objects."""
 
@@ -267,13 +295,14 @@ class WindowWorker:
 
         return choose_window(self.runner, image_hw, num_views, count, requested)
 
-    def run(self, window, view_names, fps):
+    def run(self, window, view_names, fps, cameras=None):
         """(index, start, Views, {"network": s, "decode": s}) for a window from `TakeReader.next_window`."""
         if window is None:
             return None
         index, start, frames, decode_s = window
         t0 = time.perf_counter()
-        views = self.runner.run_window(frames, view_names, fps)
+        known = {"cameras": cameras} if cameras is not None else {}
+        views = self.runner.run_window(frames, view_names, fps, **known)
         self.windows += 1
         return index, start, views, {"network": time.perf_counter() - t0, "decode": decode_s}
 
@@ -426,6 +455,8 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
         events("take_planned", take=spec.name, windows=planned, timesteps=info["count"])
         executor.get(executor.call(reader, "start", size))
         merger = WindowMerger(info["fps"], info["names"])
+        rig = info["rig"]
+        cameras = rig.cameras if rig is not None else None
         finished = {}       # index -> (start, views) waiting for the windows before it
         next_merge, ended, seconds = 0, False, collections.Counter()
         while not ended or in_flight:
@@ -436,7 +467,7 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
                 if slot is None:
                     break
                 window = executor.call(reader, "next_window")
-                ref = executor.call(workers[slot], "run", window, info["names"], info["fps"])
+                ref = executor.call(workers[slot], "run", window, info["names"], info["fps"], cameras)
                 del window
                 in_flight[ref] = slot
                 events("window_submitted", take=spec.name, worker=slot)
@@ -469,9 +500,11 @@ def run_take(spec, folder, executor, pool, events=None, cancel=None):
         check()
         if merger.meta is None:
             raise ChrommError(f"{spec.options.clips[0]}: no timestep could be sampled")
+        from .known_cameras import apply_to_views
         from .pipeline import describe_take
 
-        views = describe_take(merger.views(), info["offsets"], info["start"], info["clips"])
+        views = apply_to_views(merger.views(), rig)
+        describe_take(views, info["offsets"], info["start"], info["clips"])
         result.timesteps, result.detections = views.num_frames, int(views.num_detections)
         result.seconds.update(seconds)
         events("take_fusing", take=spec.name)

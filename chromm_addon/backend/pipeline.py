@@ -38,6 +38,7 @@ class Stats:
     window_calls: list = dataclasses.field(default_factory=list)  # timesteps per network call
     seconds: dict = dataclasses.field(default_factory=dict)       # per stage
     detections: int = 0
+    notes: list = dataclasses.field(default_factory=list)          # what was assumed (known cameras)
 
 
 def check_window(requested):
@@ -76,8 +77,9 @@ class WindowedReconstruction:
     """One machine: windows from a WindowSource through the runner into a WindowMerger, in order;
     an out-of-memory window is retried at half the size."""
 
-    def __init__(self, runner, clips, fps, size, progress, total, stats):
+    def __init__(self, runner, clips, fps, size, progress, total, stats, rig=None):
         self.runner, self.fps = runner, fps
+        self.known = {"cameras": rig.cameras} if rig is not None else {}
         self.names = [c.name for c in clips]
         self.clips, self.size = clips, size
         self.merger = WindowMerger(fps, self.names)
@@ -98,7 +100,7 @@ class WindowedReconstruction:
                 start, frames = window
                 t0 = time.perf_counter()
                 try:
-                    views = self.runner.run_window(frames, self.names, self.fps)
+                    views = self.runner.run_window(frames, self.names, self.fps, **self.known)
                 except Exception as exc:
                     if not _is_out_of_memory(exc):
                         raise
@@ -132,9 +134,33 @@ def _add_seconds(stats, stage, t0):
 
 
 def open_take(options):
-    """Open the clips of `options` and plan their common timeline: (clips, offsets, timeline)."""
+    """Open the clips of `options`, plan their common timeline and match the known cameras:
+    (clips, offsets, timeline, KnownRig or None)."""
+    from .known_cameras import prepare
+
     clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
-    return clips, offsets, plan_timeline(clips, offsets, options.fps, options.start, options.end)
+    timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
+    return clips, offsets, timeline, prepare(options.cameras, clips)
+
+
+def undistorted(samples, rig, stats=None):
+    """The sampled timesteps with known lenses undistorted (as they are, without any)."""
+    from .undistort import undistort_frames
+
+    undistorters = rig.undistorters if rig is not None else []
+    if not any(undistorters):
+        yield from samples
+        return
+    try:
+        for k, frames in samples:
+            t0 = time.perf_counter()
+            frames = undistort_frames(frames, undistorters)
+            if stats is not None:
+                _add_seconds(stats, "undistort", t0)
+            yield k, frames
+            del frames
+    finally:
+        samples.close()  # the decoder threads end with the windows
 
 
 def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=None):
@@ -146,16 +172,21 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     check_window(options.window)
     progress("open", 0, len(options.clips))
     t0 = time.perf_counter()
-    clips, offsets, timeline = open_take(options)
+    from .known_cameras import apply_to_views
+
+    clips, offsets, timeline, rig = open_take(options)
+    if rig is not None:
+        stats.notes.extend(rig.notes)
     stats.seconds["open"] = time.perf_counter() - t0
     progress("open", len(clips), len(clips))
     check()
     runner = runner or load_runner(options)
     size = choose_window(runner, frame_size(clips), len(clips), timeline.count, options.window)
-    work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats)
+    work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats, rig)
     progress("network", 0, timeline.count)
-    views = work.run(sample(clips, offsets, timeline, cancel=check))
+    views = work.run(undistorted(sample(clips, offsets, timeline, cancel=check), rig, stats))
     check()
+    views = apply_to_views(views, rig)
     describe_take(views, offsets, timeline.start, [c.path for c in clips])
     stats.windows = len(stats.window_calls)
     stats.detections = int(views.num_detections)
@@ -243,9 +274,15 @@ def write_outputs(views, options, take_out, views_out=None, blend_out=None, prog
     t0 = time.perf_counter()
     take = fuse(views, options.smplx, options.fuse)
     take.meta["options"] = to_dict(options)
+    if views.meta.get("known_cameras"):
+        take.meta["known_cameras"] = views.meta["known_cameras"]
     # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
     take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
                             for path, offset in zip(options.clips, views.meta["offsets_s"])]
+    lenses = (views.meta.get("known_cameras") or {}).get("distortion") or []
+    for source, lens in zip(take.meta["sources"], lenses):
+        if lens:    # the clip's lens, so Blender can show it undistorted (blender/render_setup.py)
+            source["lens"] = lens
     stats.seconds["fuse"] = time.perf_counter() - t0
     progress("fuse", 1, 1)
     check()
