@@ -67,6 +67,7 @@ def assert_same_outputs(folder_a, folder_b, atol=0.0):
                           read_take(os.path.join(folder_b, "take.npz")).person_ids)
 
 
+@pytest.mark.slow
 def test_local_batch_equals_reconstruct_and_reruns_skip(tmp_path, runner):
     takes = make_takes(tmp_path / "clips", {"short": 5, "long": 11})
     specs = parse_manifest({"defaults": {"image_fps": 10, "window": 4}, "takes": takes}, runner_options=RUNNER_OPTIONS)
@@ -97,6 +98,7 @@ def test_local_batch_equals_reconstruct_and_reruns_skip(tmp_path, runner):
     assert sorted(os.listdir(out / "short")) == ["take.npz", "views.npz"]
 
 
+@pytest.mark.slow
 def test_known_cameras_in_a_batch_equal_reconstruct(tmp_path, runner):
     """cameras = a file relative to the manifest: the reader undistorts, the worker is told the
     cameras, the driver fits the merged views to the given pose; same take as `reconstruct`."""
