@@ -64,12 +64,17 @@ def run(args):
     executor_factory = None
     if args.ray is None:
         network = check_runner_options(runner_options)  # device and weights, at start, not at the first job
+        from ..backend.device import device_info
+
+        # /version says what really runs: cuda:0 and its GPU, or cpu (the tiny network always is).
+        used = device_info(runner_options.device, tiny=runner_options.tiny_network)
     else:  # the workers check device and weights on their nodes when they start
         from ..backend.cluster import RayExecutor, connect
         from ..network.registry import resolve_network
 
         network = resolve_network(runner_options.network, runner_options.weights)
         where = connect(args.ray)
+        used = {"device": where, "gpu": f"Ray cluster, {args.gpus_per_worker:g} GPU per worker"}
 
         def executor_factory():
             return RayExecutor(runner_options, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
@@ -93,7 +98,7 @@ def run(args):
     queue = JobQueue(work_dir, runner_options, max_queued=args.max_queue, executor_factory=executor_factory)
     app = create_app(queue, token, allowed=allowed, max_upload_bytes=args.max_upload_mb << 20,
                      max_clips=args.max_clips, network=network,
-                     device=runner_options.device)
+                     device=used["device"], gpu=used["gpu"])
 
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     handshake = {"chromm_service": 1, "url": f"http://{url_host}:{port}", "host": args.host, "port": port,
