@@ -16,6 +16,7 @@ from .lifecycle import Terminated, terminate_as_interrupt
 # (command, module under commands/, one-line help)
 COMMANDS = (
     ("reconstruct", "reconstruct", "clips -> take (decode, network, fuse, optionally build)"),
+    ("batch", "batch", "many takes from a manifest, here or on a Ray cluster"),
     ("fuse", "fuse", "views file -> take file (test-time modules only)"),
     ("sync", "sync", "each clip's time offset from its audio or the people's motion"),
     ("build", "build", "take file -> .blend (needs the bpy module)"),

@@ -109,8 +109,11 @@ class Job:
 class JobQueue:
     """Submit, list, cancel and remove jobs; `start()` runs the worker thread."""
 
-    def __init__(self, work_dir, runner_options, max_queued=8, keep_finished=50):
+    def __init__(self, work_dir, runner_options, max_queued=8, keep_finished=50, executor_factory=None):
         self.work_dir = work_dir
+        # With a factory (`serve --ray`) jobs run through the batch's steps on that executor
+        # (cluster.RayExecutor): windows spread over the cluster's GPU workers.
+        self._executor_factory, self._executor, self._pool = executor_factory, None, None
         self.runner_options = runner_options  # ReconstructOptions: its service options (network, device, ...)
         self.max_queued, self.keep_finished = int(max_queued), int(keep_finished)
         self._jobs = collections.OrderedDict()
@@ -258,10 +261,13 @@ class JobQueue:
             self._lock.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+        if self._executor is not None:
+            self._executor.shutdown()
+        return self._thread is None or not self._thread.is_alive()
 
     def _load_runner(self):
+        if self._executor_factory is not None:
+            return self._load_executor()
         if self._runner is None:
             self.network_state = "loading"
             try:
@@ -271,6 +277,55 @@ class JobQueue:
                 raise
             self.network_state = "ready"
         return self._runner
+
+    def _load_executor(self):
+        if self._executor is None:
+            from .batch import WorkerPool
+
+            self.network_state = "loading"
+            try:
+                self._executor = self._executor_factory()
+            except Exception as exc:
+                self.network_state = f"error: {exc}"
+                raise
+            workers = self._executor.num_workers
+            self._pool = WorkerPool(workers, 2 * workers)
+            self.network_state = f"ready ({self._executor.describe()}, {workers} workers)"
+        return self._executor
+
+    def _run_on_executor(self, job):
+        """The job through the batch's steps (reader, workers, alignment here, fusion task)."""
+        from .batch import TakeSpec, run_take
+
+        executor = self._load_executor()
+        counts = {"done": 0, "planned": 0}
+
+        def events(kind, **info):
+            if kind == "take_planned":
+                counts["planned"] = info["windows"]
+                job.progress("network", 0, counts["planned"])
+            elif kind == "window_done":
+                counts["done"] += 1
+                job.progress("network", counts["done"], max(counts["planned"], counts["done"]))
+            elif kind == "take_fusing":
+                job.progress("fuse", 0, 1)
+
+        def cancel():
+            if job.cancel_event.is_set():
+                raise Cancelled()
+
+        try:
+            # Ray's readers run in other processes (other nodes): they open each clip by the path
+            # checked at submission, not through this process's descriptor (docs/backend.md).
+            options = dataclasses.replace(job.options, clips=[getattr(c, "real", c) for c in job.options.clips])
+            result = run_take(TakeSpec(job.id, options, sources=job.sources), job.folder, executor, self._pool,
+                              events=events, cancel=cancel)
+        except Exception as exc:
+            cause = getattr(exc, "cause", None)  # a step's own error, carried by Ray's task error
+            if isinstance(cause, (ChrommError, Cancelled)):
+                raise cause from None
+            raise
+        job.timesteps = result.timesteps
 
     def _work(self):
         try:  # load the network before the first job arrives
@@ -289,13 +344,16 @@ class JobQueue:
 
     def _run(self, job):
         try:
-            if self._runner is None:
+            if self._runner is None and self._executor is None:
                 job.progress("loading", 0, 1)
-            runner = self._load_runner()
-            stats = reconstruct(job.options, job.take_path, views_out=job.views_path,
-                                runner=runner, progress=job.progress, cancel=job.cancel_event,
-                                sources=job.sources)
-            job.timesteps = stats.timesteps
+            if self._executor_factory is not None:
+                self._run_on_executor(job)
+            else:
+                runner = self._load_runner()
+                stats = reconstruct(job.options, job.take_path, views_out=job.views_path,
+                                    runner=runner, progress=job.progress, cancel=job.cancel_event,
+                                    sources=job.sources)
+                job.timesteps = stats.timesteps
             outcome, error = DONE, None
         except Cancelled:
             outcome, error = CANCELLED, "cancelled"

@@ -36,6 +36,10 @@ def add_arguments(parser):
                              "open there, so the service stops when Blender dies)")
     # The service's own options of the schema: --network, --device, --weights, --smplx (--seed).
     add_option_arguments(parser, ReconstructOptions, scopes=(SERVICE,), config=False)
+    from .batch import add_cluster_arguments
+
+    add_cluster_arguments(parser, "run the jobs on a Ray cluster (as `batch --ray`): each job's windows "
+                                  "spread over the cluster's GPU workers")
     parser.add_argument("--tiny-network", dest="network", action="store_const", const="tiny",
                         help=argparse.SUPPRESS)  # shorthand of --network tiny (tests, CI)
 
@@ -69,11 +73,24 @@ def run(args):
     if not (0 < args.header_timeout <= 3600 and 0 < args.body_timeout <= 3600):
         raise ChrommError("--header-timeout and --body-timeout: expected (0, 3600] seconds")
     runner_options = from_args(ReconstructOptions, args, scopes=(SERVICE,))
-    network = check_runner_options(runner_options)  # device and weights, at start, not at the first job
-    from ..backend.device import device_info
+    executor_factory = None
+    if args.ray is None:
+        network = check_runner_options(runner_options)  # device and weights, at start, not at the first job
+        from ..backend.device import device_info
 
-    # /version says what really runs: cuda:0 and its GPU, or cpu (the tiny network always is).
-    used = device_info(runner_options.device, tiny=runner_options.tiny_network)
+        # /version says what really runs: cuda:0 and its GPU, or cpu (the tiny network always is).
+        used = device_info(runner_options.device, tiny=runner_options.tiny_network)
+    else:  # the workers check device and weights on their nodes when they start
+        from ..backend.cluster import RayExecutor, connect
+        from ..network.registry import resolve_network
+
+        network = resolve_network(runner_options.network, runner_options.weights)
+        where = connect(args.ray)
+        used = {"device": where, "gpu": f"Ray cluster, {args.gpus_per_worker:g} GPU per worker"}
+
+        def executor_factory():
+            return RayExecutor(runner_options, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                               description=where)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -89,7 +106,7 @@ def run(args):
 
     own_work_dir = args.work_dir is None
     work_dir = tempfile.mkdtemp(prefix="chromm-service-") if own_work_dir else os.path.abspath(args.work_dir)
-    queue = JobQueue(work_dir, runner_options, max_queued=args.max_queue)
+    queue = JobQueue(work_dir, runner_options, max_queued=args.max_queue, executor_factory=executor_factory)
     try:
         queue.claim_work_dir()
     except BaseException:
