@@ -25,6 +25,32 @@ class CHROMM_UL_clips(bpy.types.UIList):
         row.prop(item, "offset", text="")
 
 
+def _draw_known_camera(layout, clip):
+    """The camera knowledge typed in for one clip (collapsed by default; docs/cameras.md)."""
+    from ..chromm_addon.io.cameras import LENS_KEYS
+
+    box = layout.box()
+    box.prop(clip, "show_camera", icon="TRIA_DOWN" if clip.show_camera else "TRIA_RIGHT", emboss=False)
+    if not clip.show_camera:
+        return
+    box.prop(clip, "use_intrinsics")
+    if clip.use_intrinsics:
+        col = box.column(align=True)
+        for names in (("fx", "fy"), ("cx", "cy"), ("image_width", "image_height")):
+            row = col.row(align=True)
+            for name in names:
+                row.prop(clip, name)
+    box.prop(clip, "lens")
+    if clip.lens != "NONE":
+        col = box.column(align=True)
+        for name in LENS_KEYS[clip.lens.lower()]:
+            col.prop(clip, name)
+    box.prop(clip, "use_pose")
+    if clip.use_pose:
+        box.prop(clip, "location")
+        box.prop(clip, "rotation")
+
+
 def _draw_fusion(layout, settings):
     """Every option of the test-time modules, generated from the options schema."""
     from ..chromm_addon.options import JOB
@@ -68,6 +94,7 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
                 box.template_icon(icon_value=layout.icon(clip.movieclip), scale=5.0)
             box.prop(clip, "path", text="")
             box.prop(clip, "offset")
+            _draw_known_camera(box, clip)
 
         layout.prop(settings, "cameras_file")
         col = layout.column(align=True)

@@ -102,7 +102,7 @@ class VideoClip:
     def __init__(self, path, source=None):
         self.path = str(path)
         self.source = source or self.path  # what the decoder opens (a pinned descriptor's path)
-        self.name = _view_name(self.path)
+        self.name = view_name(self.path)
         cv2 = _cv2()
         cap = cv2.VideoCapture(self.source)
         try:
@@ -157,7 +157,7 @@ class ImageFolderClip:
         self.path = str(path)
         self.source = source or self.path  # the folder read (a pinned descriptor's path)
         self.no_links = no_links  # members that are links are refused, members opened O_NOFOLLOW
-        self.name = _view_name(self.path)
+        self.name = view_name(self.path)
         entries = sorted((e for e in os.scandir(self.source) if e.name.lower().endswith(IMAGE_EXTENSIONS)),
                          key=lambda e: e.name)
         if not entries:
@@ -243,7 +243,7 @@ def check_offset_seconds(seconds, clip):
     return seconds
 
 
-def _view_name(path):
+def view_name(path):
     base = os.path.basename(os.path.normpath(path))
     return os.path.splitext(base)[0] or base
 
