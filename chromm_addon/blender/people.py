@@ -14,7 +14,7 @@ import numpy as np
 
 from ..body.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, approximate_rest_joints
 from ..geometry.rotations import (axis_angle_to_matrix, axis_angle_to_quaternion, make_sign_continuous,
-                                  matrix_to_quaternion)
+                                  matrix_to_quaternion, quat_multiply)
 from .animation import CONSTANT, Channel, animate, constant_steps, vector_channels
 
 UPRIGHT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rotation +90 deg about X
@@ -45,19 +45,11 @@ def full_pose_rotvecs(take, p, hands_mean):
 def pose_channels(take, p, rest_joints, hands_mean):
     """Per-timestep bone quaternions (T, 55, 4) and pelvis locations (T, 3) for person p."""
     quat = axis_angle_to_quaternion(full_pose_rotvecs(take, p, hands_mean))
-    quat[:, 0] = quaternion_multiply(UPRIGHT_INVERSE_QUAT, quat[:, 0])
+    quat[:, 0] = quat_multiply(UPRIGHT_INVERSE_QUAT, quat[:, 0])
     quat = make_sign_continuous(quat, axis=0)
     j0 = rest_joints[0]
     location = (np.asarray(take.transl[p], dtype=np.float64) + j0) @ UPRIGHT - j0  # UPRIGHT^-1 (.)
     return quat, location
-
-
-def quaternion_multiply(a, b):
-    """Hamilton product of (..., 4) quaternions (w, x, y, z)."""
-    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
-    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
-    return np.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)
 
 
 def build_people(build, take, model, frames, pose_correctives=False):

@@ -2,7 +2,7 @@
 
 import json
 
-from ..body.model_file import load_smplx_model, resolve_model_path
+from ..body.model_file import configured_model
 from ..io.take import read_take
 from .build import build_take
 from .collection import remove_take
@@ -27,8 +27,7 @@ def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=No
             sources = [{**s, "start_time": t.get("start_time", s["start_time"])}
                        for s, t in zip(sources, timed)]
         take.meta["sources"] = sources
-    model_path = resolve_model_path(smplx_path)
-    model = load_smplx_model(model_path) if model_path else None
+    model = configured_model(smplx_path)
     if replace is not None and replace.get("chromm_build") is not None:
         remove_take(replace)
     collection = build_take(take, name=name, smplx_model=model, scene=scene)

@@ -11,13 +11,14 @@ outputs. Module and parameter names follow upstream so that `model.safetensors` 
 loads unchanged. The optional multimodal conditioning branch (depth encoder, ray embedding, pose
 injection) is not built: its checkpoint keys load as unused (`MULTIMODAL_PREFIXES`).
 """
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .camera_head import CameraHead
+from .configs import named_config
 from .conv_head import ConvHead
 from .dinov2 import DinoVisionTransformer, dinov2_config
 from .layers import BlockRope, CrossOnlyBlockRope, RoPE2D, patch_positions
@@ -67,9 +68,7 @@ PI3X_CONFIGS = {
 
 
 def pi3x_config(name, **overrides):
-    if name not in PI3X_CONFIGS:
-        raise KeyError(f"unknown Pi3X configuration {name!r}; known: {', '.join(sorted(PI3X_CONFIGS))}")
-    return replace(PI3X_CONFIGS[name], **overrides)
+    return named_config(PI3X_CONFIGS, name, "Pi3X", **overrides)
 
 
 def _at_least_fp32(x):
