@@ -17,6 +17,7 @@ COMMANDS = (
     ("reconstruct", "reconstruct", "clips -> take (decode, network, fuse, optionally build)"),
     ("fuse", "fuse", "views file -> take file (test-time modules only)"),
     ("build", "build", "take file -> .blend (needs the bpy module)"),
+    ("render", "render", "take file -> video of its people over a view's source clip (needs bpy)"),
     ("serve", "serve", "run the HTTP inference service"),
     ("weights", "weights", "check the installed network weights"),
     ("model", "model", "describe the network (parameter counts)"),

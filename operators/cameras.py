@@ -68,8 +68,7 @@ class CHROMM_OT_attach_sources(bpy.types.Operator):
         return context.scene.chromm.last_take is not None
 
     def execute(self, context):
-        from ..chromm_addon.blender.render_setup import attach_sources_from_meta
-        from ..chromm_addon.blender.results import collection_sources
+        from ..chromm_addon.blender.render_setup import attach_sources_from_meta, collection_sources
         from ..chromm_addon.errors import ChrommError
 
         collection = context.scene.chromm.last_take

@@ -116,11 +116,14 @@ class VIEW3D_PT_chromm_result(_SidebarPanel, bpy.types.Panel):
         layout.label(text=settings.summary)
         layout.operator("chromm.select_take", icon="RESTRICT_SELECT_OFF")
         layout.operator("chromm.attach_sources", icon="IMAGE_BACKGROUND")
+        layout.operator("chromm.render_overlay", icon="RENDER_ANIMATION").view = -1
         for cam in take_cameras(settings.last_take):
             row = layout.row(align=True)
             row.label(text=cam.name, icon="CAMERA_DATA")
             row.operator("chromm.look_through", text="", icon="HIDE_OFF").view = cam["chromm_view"]
             row.operator("chromm.add_cut", text="", icon="MARKER_HLT").view = cam["chromm_view"]
+            row.operator("chromm.render_overlay", text="",
+                         icon="RENDER_ANIMATION").view = cam["chromm_view"]
 
 
 class VIEW3D_PT_chromm_export(_SidebarPanel, bpy.types.Panel):

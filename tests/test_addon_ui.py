@@ -145,6 +145,7 @@ def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
     assert panels.VIEW3D_PT_chromm_result.poll(context)
     log = _draw(panels.VIEW3D_PT_chromm_result, context)
     assert log.count("chromm.look_through") == 2
+    assert log.count("chromm.render_overlay") == 3  # the active view, and one per view
     _draw(panels.VIEW3D_PT_chromm_export, context)
     prefs = context.preferences.addons["chromm"].preferences
     for mode in ("LOCAL", "REMOTE"):
@@ -223,3 +224,26 @@ def test_export_and_retarget_operators(addon, tmp_path):
     settings.retarget_target = arms[1]  # a CHROMM rig has no Rigify/Mixamo names: refused
     with pytest.raises(RuntimeError, match="bones match"):
         bpy.ops.chromm.retarget()
+
+
+def test_render_overlay_operator(addon, tmp_path):
+    import bpy
+
+    from chromm_addon.blender.build import build_take
+    from take_factory import standing_take
+
+    settings = bpy.context.scene.chromm
+    take = standing_take(T=4, P=1, size=(96, 72))
+    take.meta["sources"] = [{"path": write_clip(str(tmp_path / "cam0.avi"), num_frames=8, fps=30.0,
+                                                width=96, height=72), "start_time": 0.0}]
+    settings.last_take = build_take(take, name="take")
+    out = tmp_path / "ov.mp4"
+    assert bpy.ops.chromm.render_overlay(view=-1, filepath=str(out)) == {"FINISHED"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam0.avi", "ov.mp4", "ov.png"]
+    with pytest.raises(RuntimeError, match="view 3 is out of range"):
+        bpy.ops.chromm.render_overlay(view=3, filepath=str(tmp_path / "bad.mp4"))
+    os.remove(take.meta["sources"][0]["path"])
+    with pytest.raises(RuntimeError, match="cam0.avi: source clip of view 0 not found"):
+        bpy.ops.chromm.render_overlay(view=0, filepath=str(tmp_path / "bad.mp4"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ov.mp4", "ov.png"]
+    settings.last_take = None

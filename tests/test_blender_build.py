@@ -232,18 +232,47 @@ def test_building_twice_leaves_the_first_take_untouched(bpy_fresh, smplx_model_p
         assert not len(getattr(bpy.data, kind)), kind
 
 
-def test_without_model_file_armatures_only(bpy_fresh, caplog):
+def test_without_model_file_rigid_mannequins(bpy_fresh, caplog):
     from chromm_addon.blender.build import BODY_PROP, build_take
+    from chromm_addon.blender.mannequin import mannequin_geometry
+    from chromm_addon.blender.people import UPRIGHT
+    from chromm_addon.body.skeleton import JOINT_NAMES, approximate_rest_joints
 
+    bpy = bpy_fresh
     take = make_take(T=3, P=2)
     with caplog.at_level(logging.WARNING):
         col = build_take(take, name="nomodel", smplx_model=None)
     assert col[BODY_PROP] == "approximate"
     assert "no SMPL-X model file" in caplog.text
-    assert not _objects(col, "MESH", "chromm_person")
     arms = _objects(col, "ARMATURE", "chromm_person")
     assert sorted(o["chromm_person"] for o in arms) == sorted(take.person_ids.tolist())
     assert all(len(a.data.bones) == 55 for a in arms)
+    rest_verts, _, vert_bones = mannequin_geometry(approximate_rest_joints() @ UPRIGHT.T)
+    colours = set()
+    scene = bpy.context.scene
+    for p, pid in enumerate(take.person_ids):
+        arm, mesh = _person(col, int(pid), "ARMATURE"), _person(col, int(pid), "MESH")
+        assert mesh.parent == arm and mesh.modifiers[0].type == "ARMATURE" and mesh.modifiers[0].object == arm
+        colours.add(tuple(mesh.data.materials[0].diffuse_color))
+        # Rigid: every vertex is in exactly one bone's group, with weight 1.
+        for v in list(mesh.data.vertices)[::97]:
+            assert len(v.groups) == 1 and v.groups[0].weight == 1.0
+            assert mesh.vertex_groups[v.groups[0].group].name == JOINT_NAMES[vert_bones[v.index]]
+        # Posed: each vertex moves with its bone's world matrix (the rest geometry carried rigidly).
+        scene.frame_set(scene.frame_start + 1)
+        deps = bpy.context.evaluated_depsgraph_get()
+        evaluated = mesh.evaluated_get(deps).data
+        got = np.empty(len(evaluated.vertices) * 3, np.float32)
+        evaluated.vertices.foreach_get("co", got)
+        got = got.reshape(-1, 3) @ np.array(mesh.matrix_world)[:3, :3].T + np.array(mesh.matrix_world)[:3, 3]
+        for bone in (0, 4, 18, 15):
+            pb = arm.pose.bones[JOINT_NAMES[bone]]
+            m = (np.array(arm.matrix_world) @ np.array(pb.matrix)
+                 @ np.linalg.inv(np.array(pb.bone.matrix_local)))
+            sel = vert_bones == bone
+            want = rest_verts[sel] @ m[:3, :3].T + m[:3, 3]
+            np.testing.assert_allclose(got[sel], want, atol=1e-4)
+    assert len(colours) == take.num_people
 
 
 def test_point_cloud_counts_colours_and_dynamic_points(bpy_fresh):
@@ -314,12 +343,16 @@ def test_cli_build_end_to_end(bpy_fresh, tmp_path, smplx_model_path):
     cam = [o for o in _objects(col, "CAMERA") if o["chromm_view"] == 0][0]
     scene.frame_set(scene.frame_start + 2)
     np.testing.assert_allclose(np.array(cam.matrix_world), _blender_cam(take.cam_c2w[0, 2]), atol=1e-5)
-    # Without a model file: armatures only, and the command says so.
+    # Ready for F12: view 0 is the active camera at its resolution, with a world and a light.
+    assert scene.camera == cam and scene.render.resolution_x == int(take.image_size[0, 0])
+    assert scene.world is not None and any(o.type == "LIGHT" for o in scene.objects)
+    # Without a model file: mannequins, and the command says so.
     out2 = tmp_path / "bare.blend"
     proc = _run_cli("build", take_path, "-o", out2)
     assert proc.returncode == 0 and "no SMPL-X model file" in proc.stderr
     bpy.ops.wm.open_mainfile(filepath=str(out2))
-    assert not _objects(bpy.data.collections["my take"], "MESH", "chromm_person")
+    bodies = _objects(bpy.data.collections["my take"], "MESH", "chromm_person")
+    assert len(bodies) == 2 and all(b.parent.type == "ARMATURE" for b in bodies)
 
 
 def _bad_takes(tmp_path):

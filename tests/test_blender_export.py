@@ -1,5 +1,6 @@
 """Exports for animation, each re-imported in a fresh scene: joint positions (root motion, feet on
-the floor) must survive FBX (three presets), glTF/GLB, BVH and USD."""
+the floor) must survive FBX (three presets), glTF/GLB, BVH and USD, and the skinned body (the
+mannequin without a model file) must come back skinned and posed where it was."""
 
 import numpy as np
 import pytest
@@ -15,6 +16,17 @@ def _joints(arm, scene, frames):
         scene.frame_set(int(f))
         out.append([tuple(arm.matrix_world @ pb.head) for pb in arm.pose.bones])
     return np.array(out)
+
+
+def _posed_box(bpy, mesh, scene, frame):
+    """World bounding box of a skinned mesh as evaluated (posed) at `frame`."""
+    scene.frame_set(int(frame))
+    data = mesh.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+    co = np.empty(len(data.vertices) * 3, np.float32)
+    data.vertices.foreach_get("co", co)
+    world = np.array(mesh.matrix_world)
+    co = co.reshape(-1, 3) @ world[:3, :3].T + world[:3, 3]
+    return np.array([co.min(0), co.max(0)])
 
 
 def _reimport(bpy, path, fmt, fps):
@@ -51,15 +63,24 @@ def test_export_round_trip_keeps_joint_positions(tmp_path, fmt, preset):
     names = [pb.name for pb in people[0][0].pose.bones]
     frames = np.arange(scene.frame_start, scene.frame_end + 1)
     expected = _joints(people[0][0], scene, frames)
+    mannequin = people[0][1]  # no model file: the procedural mannequin, skinned to the armature
+    expected_box = _posed_box(bpy, mannequin, scene, frames[-1])
 
     (path,) = export_people(people, tmp_path / "out", fmt, preset)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".chromm-")]
-    arms, _ = _reimport(bpy, path, fmt, int(take.fps))
+    arms, meshes = _reimport(bpy, path, fmt, int(take.fps))
     assert len(arms) == 1
     got_names = [pb.name for pb in arms[0].pose.bones]
     assert set(names) <= set(got_names)
     got = _joints(arms[0], bpy.context.scene, frames)[:, [got_names.index(n) for n in names]]
     np.testing.assert_allclose(got, expected, atol=1e-4)
+    if fmt != "BVH":  # BVH holds a skeleton only; the others carry the mannequin, skinned
+        meshes = [m for m in meshes if m.vertex_groups]  # glTF import adds a bone-shape Icosphere
+        assert len(meshes) == 1
+        skin = [m for m in meshes[0].modifiers if m.type == "ARMATURE"]
+        assert skin and skin[0].object == arms[0]
+        np.testing.assert_allclose(_posed_box(bpy, meshes[0], bpy.context.scene, frames[-1]),
+                                   expected_box, atol=1e-3)
 
 
 def test_fbx_per_person_with_meshes(tmp_path, smplx_model_path):

@@ -1,4 +1,5 @@
-"""`python -m chromm_addon demo`: says the network was not run, writes views, take and .blend."""
+"""`python -m chromm_addon demo`: says the network was not run, writes views, take, .blend and the
+overlay render (video and still)."""
 
 import os
 
@@ -38,3 +39,11 @@ def test_demo_builds_the_blend_with_a_mesh(tmp_path, capsys, smplx_model_path):
     text = capsys.readouterr().out
     assert "SMPL-X meshes from" in text
     assert os.path.getsize(out / "take.blend") > 0
+    # The overlay of the reconstructed people over view 0's footage, video and still.
+    assert "overlay: the reconstructed people over view 0" in text
+    assert os.path.getsize(out / "overlay.mp4") > 0
+    from PIL import Image
+
+    with Image.open(out / "preview.png") as still:
+        width, height = (int(s) // 2 for s in read_take(out / "take.npz").image_size[0])
+        assert still.size == (width, height)

@@ -25,4 +25,4 @@ def test_missing_pieces_each_get_a_fix(tmp_path):
     assert not findings[-1].ok and "not found" in findings[-1].what and findings[-1].fix
     (remote, smplx) = check_setup("REMOTE", url="http://127.0.0.1:9", token="t" * 32)
     assert not remote.ok and "unreachable" in remote.what and "serve" in remote.fix
-    assert not smplx.ok and "armatures only" in smplx.what
+    assert not smplx.ok and "mannequins" in smplx.what

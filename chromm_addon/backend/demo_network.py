@@ -76,25 +76,27 @@ def render_frame(scene, joints, view, t):
 def render_sample(folder, num_views=3, seconds=2.0, fps=10.0, num_people=2, image_size=(640, 360),
                   seed=0, model=None):
     """Write one .mp4 per view of a synthetic scene; returns (paths, scene, joints)."""
-    import cv2
-
     from ..evaluation.synthetic import make_scene
 
     frames = max(2, int(round(seconds * fps)))
     scene = make_scene(num_people=num_people, num_views=num_views, num_frames=frames, fps=fps, seed=seed,
                        image_size=tuple(image_size), camera_radius=(4.5, 5.5), model=model)
     joints = scene.joints(model)
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    for v in range(num_views):
-        path = os.path.join(folder, f"cam{v}.mp4")
-        width, height = (int(x) for x in scene.image_size[v])
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
-        for t in range(frames):
-            writer.write(cv2.cvtColor(render_frame(scene, joints, v, t), cv2.COLOR_RGB2BGR))
-        writer.release()
-        paths.append(path)
+    paths = [write_view_clip(os.path.join(folder, f"cam{v}.mp4"), scene, joints, v) for v in range(num_views)]
     return paths, scene, joints
+
+
+def write_view_clip(path, scene, joints, view):
+    """One view of a synthetic scene (every timestep, at its fps) as an .mp4; returns the path."""
+    import cv2
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    width, height = (int(x) for x in scene.image_size[view])
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), float(scene.fps), (width, height))
+    for t in range(scene.num_frames):
+        writer.write(cv2.cvtColor(render_frame(scene, joints, view, t), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
 
 
 def take_joints(take, model=None):

@@ -10,7 +10,8 @@ import time
 
 # Share of the whole run each stage takes (roughly measured; only for the overall fraction).
 STAGES = {"open": 0.02, "network": 0.80, "fuse": 0.10, "write": 0.03, "build": 0.05}
-UNITS = {"open": "clips", "network": "timesteps", "fuse": "steps", "write": "files", "build": "files"}
+UNITS = {"open": "clips", "network": "timesteps", "fuse": "steps", "write": "files", "build": "files",
+         "render": "frames"}
 
 
 class Progress:

@@ -19,12 +19,13 @@ from .cameras import build_cameras
 from .collection import Build, remove_take
 from .people import build_people
 from .points import build_point_cloud
+from .render_setup import fill_render_setup, record_timing
 
 log = logging.getLogger(__name__)
 
 BODY_PROP = "chromm_body"
-APPROXIMATE_NOTE = ("no SMPL-X model file configured: built armatures only, on the approximate "
-                    "neutral skeleton (set --smplx or CHROMM_SMPLX_MODEL for skinned bodies)")
+APPROXIMATE_NOTE = ("no SMPL-X model file configured: built procedural mannequins on the approximate "
+                    "neutral skeleton (set --smplx or CHROMM_SMPLX_MODEL for SMPL-X bodies)")
 
 
 def scene_fps(fps):
@@ -52,7 +53,8 @@ def build_take(take, *, name=None, smplx_model=None, scene=None, pose_corrective
     """Build a take into `scene` (default: the context's) and return its new collection.
 
     Timestep t is frame `scene.frame_start + t`; the scene's fps and frame_end follow the take.
-    Without `smplx_model` people are armatures only (the collection's `chromm_body` says so).
+    Without `smplx_model` people are mannequins on an approximate skeleton (the collection's
+    `chromm_body` says so). The scene gets what F12 needs where it lacks it (`fill_render_setup`).
     On any error every data-block created so far is removed and the error propagates.
     """
     scene = scene or bpy.context.scene
@@ -67,8 +69,10 @@ def build_take(take, *, name=None, smplx_model=None, scene=None, pose_corrective
         # People first: their armatures need edit mode, which updates the view layer, and that is
         # cheap before a million points are in it.
         build_people(build, take, smplx_model, frames, pose_correctives=pose_correctives)
-        build_cameras(build, take, frames)
+        cameras = build_cameras(build, take, frames)
         build_point_cloud(build, take, scene.frame_start)
+        fill_render_setup(build, cameras)
+        record_timing(build.collection, take, scene.frame_start)
         if smplx_model is None:
             build.collection[BODY_PROP] = "approximate"
             if take.num_people:

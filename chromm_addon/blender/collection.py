@@ -10,8 +10,8 @@ import bpy
 
 BUILD_PROP = "chromm_build"
 # bpy.data collections a build may create data-blocks in, removal order (users before data).
-_DATA = ("objects", "collections", "meshes", "armatures", "cameras", "actions", "node_groups",
-         "materials")
+_DATA = ("objects", "collections", "meshes", "armatures", "cameras", "lights", "actions",
+         "node_groups", "materials", "worlds")
 
 
 class Build:

@@ -1,4 +1,5 @@
-"""People: an SMPL-X armature per person and, with a model file, a skinned mesh keyed per timestep.
+"""People: an SMPL-X armature per person and a skinned body: the SMPL-X mesh (shape keys keyed per
+timestep) with a model file, else a procedural mannequin.
 
 Bone orientation (docs/scene-builder.md): the rest skeleton is the person's SMPL-X rest joints
 turned upright by UPRIGHT (SMPL-X's +Y up -> Blender's +Z up, (x, y, z) -> (x, -z, y)), and every
@@ -9,6 +10,8 @@ body's rotation away from its upright rest) and the translation that puts the pe
 smplx forward pass puts it.
 """
 
+import colorsys
+
 import bpy
 import numpy as np
 
@@ -16,10 +19,13 @@ from ..body.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, approximate_rest_j
 from ..geometry.rotations import (axis_angle_to_matrix, axis_angle_to_quaternion, make_sign_continuous,
                                   matrix_to_quaternion, quat_multiply)
 from .animation import CONSTANT, Channel, animate, constant_steps, vector_channels
+from .mannequin import build_mannequin
+from .points import srgb_to_linear
 
 UPRIGHT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rotation +90 deg about X
 UPRIGHT_INVERSE_QUAT = matrix_to_quaternion(UPRIGHT.T)
 PERSON_PROP = "chromm_person"
+COLOUR_PROP = "chromm_colour"  # the person's sRGB colour, on the armature
 SLIDER_LIMIT = 10.0  # Blender's widest shape-key slider range
 
 
@@ -52,8 +58,29 @@ def pose_channels(take, p, rest_joints, hands_mean):
     return quat, location
 
 
+def person_colour(index):
+    """A distinct sRGB colour (r, g, b in 0..1) for the index-th person: golden-ratio hues."""
+    hue = (0.58 + 0.618034 * index) % 1.0
+    return colorsys.hsv_to_rgb(hue, 0.65, 0.95)
+
+
+def person_material(name, index):
+    """A material in the person's colour: Principled base colour (Cycles, EEVEE) and the
+    viewport/Workbench display colour."""
+    linear = srgb_to_linear(np.array(person_colour(index)))
+    mat = bpy.data.materials.new(name)
+    if bpy.app.version < (5, 0):
+        mat.use_nodes = True
+    rgba = (*linear.tolist(), 1.0)
+    mat.diffuse_color = rgba
+    bsdf = next(n for n in mat.node_tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+    bsdf.inputs["Base Color"].default_value = rgba
+    bsdf.inputs["Roughness"].default_value = 0.6
+    return mat
+
 def build_people(build, take, model, frames, pose_correctives=False):
-    """Armature (and mesh when `model` is given) per person; returns [(armature, mesh or None)]."""
+    """Armature and body mesh per person: the SMPL-X mesh with a model file, else the procedural
+    mannequin (`mannequin.py`); each in its own colour. Returns [(armature, mesh)]."""
     hands_mean = None
     if model is not None and not take.flat_hand_mean:
         hands_mean = (model.hands_mean_left, model.hands_mean_right)
@@ -76,14 +103,18 @@ def build_people(build, take, model, frames, pose_correctives=False):
         channels += vector_channels(f'pose.bones["{JOINT_NAMES[0]}"].location', location, JOINT_NAMES[0])
         build.tag(animate(arm_obj, f"{name}.pose", frames, channels + hide))
         _show_first_frame(arm_obj, hidden)
-        mesh_obj = None
-        if model is not None:
+        if model is None:
+            mesh_obj = build_mannequin(build, f"{name}.body", rest @ UPRIGHT.T, arm_obj)
+        else:
             if template is None:
                 template = _template_mesh(build, model, take, pose_correctives)
             mesh_obj = _skinned_mesh(build, f"{name}.body", template, model, arm_obj, take, p)
-            mesh_obj[PERSON_PROP] = pid
-            build.tag(animate(mesh_obj, f"{name}.body.visibility", frames, hide))
-            _show_first_frame(mesh_obj, hidden)
+        mesh_obj[PERSON_PROP] = pid
+        mesh_obj.data.materials.append(build.tag(person_material(f"{name}.body", p)))
+        arm_obj[COLOUR_PROP] = list(person_colour(p))
+        build.tag(animate(mesh_obj, f"{name}.body.visibility", frames, hide))
+        _show_first_frame(mesh_obj, hidden)
+        if model is not None:
             key_channels = [Channel(f'key_blocks["Exp{k:03d}"].value', 0, take.expression[p][:, k])
                             for k in range(take.expression.shape[2])]
             if pose_correctives:

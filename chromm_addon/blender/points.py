@@ -12,13 +12,15 @@ import numpy as np
 COLOR_ATTR = "Col"
 FRAME_ATTR = "chromm_frame"
 POINTS_PROP = "chromm_points"
+PIXEL_RADIUS = 0.75  # smallest point radius, in pixels of the views
 
 
-def _srgb_to_linear(c):
+def srgb_to_linear(c):
+    """Linear values of sRGB values in 0..1."""
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
-SRGB_TO_LINEAR = _srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)  # take colours are sRGB bytes
+SRGB_TO_LINEAR = srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)  # take colours are sRGB bytes
 
 
 def build_point_cloud(build, take, frame_start):
@@ -47,7 +49,8 @@ def build_point_cloud(build, take, frame_start):
     group = build.tag(_point_node_group(f"{build.collection.name}.points", material))
     modifier = obj.modifiers.new("CHROMM points", "NODES")
     modifier.node_group = group
-    modifier[group.interface.items_tree["Radius"].identifier] = default_radius(points, frames)
+    radius = max(default_radius(points, frames), pixel_radius(take, points))
+    modifier[group.interface.items_tree["Radius"].identifier] = radius
     return obj
 
 
@@ -58,6 +61,17 @@ def default_radius(points, frames):
         return 0.01
     lo, hi = bounding_box(static)
     return float(np.clip(0.5 * np.linalg.norm(hi - lo) / np.sqrt(len(static)), 0.002, 0.05))
+
+
+def pixel_radius(take, points, pixels=PIXEL_RADIUS):
+    """The radius that is `pixels` pixels wide in the views, at their median distance from the
+    middle of the scene (first timestep), so points never vanish between pixels in a render."""
+    if not take.num_views or not len(points):
+        return 0.0
+    lo, hi = bounding_box(points)
+    centres = np.asarray(take.cam_c2w[:, 0, :3, 3], dtype=np.float64)
+    distance = np.linalg.norm(centres - 0.5 * (lo + hi), axis=1)
+    return float(np.median(pixels * distance / np.asarray(take.cam_K[:, 0, 0, 0], dtype=np.float64)))
 
 
 def bounding_box(points):

@@ -1,15 +1,73 @@
-"""Rendering helpers for a built take: source clips behind their cameras, aligned in time; looking
-through a view; timeline markers that cut between views.
+"""Rendering helpers for a built take: what F12 needs (active camera, world, light), source clips
+behind their cameras, aligned in time; looking through a view; timeline markers that cut between
+views.
 
 Where the clips are comes from the take's meta `sources` (one entry per view, written by
 `reconstruct`: {"path": clip, "start_time": seconds into the clip at timestep 0}) or from the
 caller (the add-on's clip list).
 """
 
+import json
 import os
 
 from ..errors import ChrommError
 from .cameras import VIEW_PROP, set_view_resolution
+
+
+FRAME_START_PROP = "chromm_frame_start"   # scene frame of timestep 0
+FRAME_TIMES_PROP = "chromm_frame_times"   # the take's frame_times (seconds after timestep 0)
+SOURCES_PROP = "chromm_sources"           # JSON list of {"path", "start_time"} per view
+WORLD_GREY = 0.18        # linear grey of the neutral world (background and ambient light)
+SUN_STRENGTH = 3.0       # W/m^2, key light from above and in front
+SUN_ROTATION = (0.75, 0.15, 0.6)  # Euler XYZ radians: the sun's -Z points down at about 45 degrees
+
+
+def fill_render_setup(build, cameras):
+    """Make the scene renderable with F12, filling only what it lacks.
+
+    No active camera: the take's first view, at its resolution (100 %) and lens. No world: a
+    neutral grey one. No light: a sun in the take's collection. What the user already has (their
+    camera, world, lights) is left as it is. Returns the names of what was added.
+    """
+    import bpy
+
+    scene, added = build.scene, []
+    if scene.camera is None and cameras:
+        look_through(scene, cameras[0])
+        added.append("camera")
+    if scene.world is None:
+        world = build.tag(bpy.data.worlds.new(f"{build.collection.name}.world"))
+        if bpy.app.version < (5, 0):
+            world.use_nodes = True
+        world.color = (WORLD_GREY,) * 3
+        background = next(n for n in world.node_tree.nodes if n.bl_idname == "ShaderNodeBackground")
+        background.inputs["Color"].default_value = (WORLD_GREY, WORLD_GREY, WORLD_GREY, 1.0)
+        background.inputs["Strength"].default_value = 1.0
+        scene.world = world
+        added.append("world")
+    if not any(o.type == "LIGHT" for o in scene.objects):
+        sun = build.tag(bpy.data.lights.new(f"{build.collection.name}.sun", "SUN"))
+        sun.energy = SUN_STRENGTH
+        obj = build.new_object(f"{build.collection.name}.sun", sun)
+        obj.rotation_euler = SUN_ROTATION
+        added.append("light")
+    return added
+
+
+def record_timing(collection, take, frame_start):
+    """Keep on the take's collection what renders against the source clips need later: the scene
+    frame of timestep 0, the take's frame times and its per-view source clips."""
+    collection[FRAME_START_PROP] = int(frame_start)
+    collection[FRAME_TIMES_PROP] = [float(t) for t in take.frame_times]
+    collection[SOURCES_PROP] = json.dumps(take.meta.get("sources") or [])
+
+
+def collection_sources(collection):
+    """The per-view source clips recorded on a built take ([] when none)."""
+    try:
+        return json.loads(collection.get(SOURCES_PROP, "[]")) or []
+    except ValueError:
+        return []
 
 
 def take_cameras(collection):

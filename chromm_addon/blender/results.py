@@ -1,14 +1,10 @@
 """A finished reconstruction lands in the scene: build the take, keep its sources, summarise."""
 
-import json
-
 from ..body.model_file import configured_model
 from ..io.take import read_take
 from .build import build_take
-from .collection import remove_take
+from .collection import BUILD_PROP, remove_take
 from .render_setup import attach_sources_from_meta
-
-SOURCES_PROP = "chromm_sources"
 
 
 def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=None):
@@ -28,20 +24,12 @@ def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=No
                        for s, t in zip(sources, timed)]
         take.meta["sources"] = sources
     model = configured_model(smplx_path)
-    if replace is not None and replace.get("chromm_build") is not None:
+    if replace is not None and replace.get(BUILD_PROP) is not None:
         remove_take(replace)
     collection = build_take(take, name=name, smplx_model=model, scene=scene)
-    collection[SOURCES_PROP] = json.dumps(take.meta.get("sources") or [])
     attach_sources_from_meta(collection, take.meta, scene)
     scale = (take.meta.get("source") or {}).get("scale")  # fusion's scene scale (fusion.pipeline)
     summary = (f"{take.num_people} people, {take.num_views} views, {take.num_frames} frames "
                f"at {take.fps:g} fps" + (f", scale x{float(scale):.3f}" if scale else "")
-               + ("" if model is not None else " (armatures only: no SMPL-X model file)"))
+               + ("" if model is not None else " (mannequins: no SMPL-X model file)"))
     return collection, summary
-
-
-def collection_sources(collection):
-    try:
-        return json.loads(collection.get(SOURCES_PROP, "[]"))
-    except ValueError:
-        return []

@@ -87,7 +87,7 @@ def _check_remote(url, token):
 
 def _check_smplx(path):
     if not path:
-        return Finding(False, "SMPL-X model file: not set (people will be armatures only)",
+        return Finding(False, "SMPL-X model file: not set (people will be procedural mannequins)",
                        "download SMPLX_NEUTRAL.npz from smpl-x.is.tue.mpg.de and select it")
     try:
         model = load_smplx_model(path)

@@ -2,7 +2,9 @@
 
 Without network weights the network cannot run, so the demo says so and exercises everything
 after it on a synthetic scene: simulated per-view network output (views.npz), the test-time
-modules (take.npz), reconstruction errors against the ground truth, and the .blend.
+modules (take.npz), reconstruction errors against the ground truth, the .blend, and the overlay
+render (overlay.mp4, preview.png) of the reconstructed people over view 0's "footage" (the
+ground truth drawn from that camera).
 """
 
 import os
@@ -32,9 +34,14 @@ def run(args):
     available, why = network_available(args.weights)
     if available:
         print("network: weights found; rendering a short multi-view sample and reconstructing it")
-        run_network_demo(args.out, smplx=args.smplx, weights=args.weights, device=args.device,
-                         num_views=min(max(args.views, 2), 4), num_people=min(max(args.people, 1), 3),
-                         seed=args.seed, blend=not args.no_blend)
+        files = run_network_demo(args.out, smplx=args.smplx, weights=args.weights, device=args.device,
+                                 num_views=min(max(args.views, 2), 4), num_people=min(max(args.people, 1), 3),
+                                 seed=args.seed, blend=not args.no_blend)
+        if files.get("blend"):  # the .blend was built, so bpy is here: the overlay too
+            from ..body.model_file import resolve_model_path
+
+            render_demo_overlay(args.out, files["take"], resolve_model_path(args.smplx),
+                                "the rendered sample")
         return 0
     print(f"network weights: {why}")
     print("network: NOT RUN (no CHROMM network weights are installed); this demo simulates the "
@@ -80,6 +87,13 @@ def run_synthetic(args):
 
     fuse_start = time.perf_counter()
     take = fuse_views(views, model)
+    if not args.no_blend:
+        # View 0's "footage": the ground truth drawn from its camera, for the overlay render.
+        from ..backend.demo_network import write_view_clip
+
+        clip = write_view_clip(os.path.join(args.out, "clips", "cam0.mp4"), scene, scene.joints(model), 0)
+        take.meta["sources"] = ([{"path": os.path.abspath(clip), "start_time": 0.0}]
+                                + [None] * (args.views - 1))
     write_take(take_path, take)
     src = take.meta["source"]
     print(f"fuse: {take.num_people} people, scene scale x{src['scale']:.3f}, up from "
@@ -101,10 +115,33 @@ def run_synthetic(args):
 
     build_take_file(take_path, blend_path, smplx_path=model_path)
     bodies = f"SMPL-X meshes from {model_path}" if model else \
-        "armatures only (no SMPL-X model file: set --smplx or CHROMM_SMPLX_MODEL for meshes)"
+        "procedural mannequins (no SMPL-X model file: set --smplx or CHROMM_SMPLX_MODEL for SMPL-X meshes)"
     print(f"blend: {blend_path} with {bodies}")
+    render_demo_overlay(args.out, take_path, model_path, "the ground truth drawn as figures")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+OVERLAY_SCALE = 0.5  # the demo's overlay at half the view's size: quick, and enough to judge
+
+
+def render_demo_overlay(out, take_path, model_path, footage):
+    """`overlay.mp4` and `preview.png`: the take's people over view 0's source clip."""
+    import time
+
+    from ..backend.progress import TerminalBar
+    from ..blender.overlay import render_take_file
+
+    video, still = os.path.join(out, "overlay.mp4"), os.path.join(out, "preview.png")
+    bar = TerminalBar(stages={"render": 1.0})
+    started = time.perf_counter()
+    try:
+        count = render_take_file(take_path, 0, video, still, smplx_path=model_path, scale=OVERLAY_SCALE,
+                                 progress=lambda done, total: bar("render", done, total))
+    finally:
+        bar.finish()
+    print(f"overlay: the reconstructed people over view 0 ({footage}), {count} frames in "
+          f"{time.perf_counter() - started:.1f} s -> {video}; still -> {still}")
 
 
 def _print_errors(result, single):
