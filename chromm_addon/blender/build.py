@@ -19,11 +19,11 @@ from .cameras import build_cameras
 from .collection import Build, remove_take
 from .people import build_people
 from .points import build_point_cloud
+from .props import BODY_PROP
 from .render_setup import fill_render_setup, record_timing
 
 log = logging.getLogger(__name__)
 
-BODY_PROP = "chromm_body"
 APPROXIMATE_NOTE = ("no SMPL-X model file configured: built procedural mannequins on the approximate "
                     "neutral skeleton (set --smplx or CHROMM_SMPLX_MODEL for SMPL-X bodies)")
 

@@ -21,11 +21,10 @@ from ..geometry.rotations import (axis_angle_to_matrix, axis_angle_to_quaternion
 from .animation import CONSTANT, Channel, animate, constant_steps, vector_channels
 from .mannequin import build_mannequin
 from .points import srgb_to_linear
+from .props import COLOUR_PROP, PERSON_PROP
 
 UPRIGHT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rotation +90 deg about X
 UPRIGHT_INVERSE_QUAT = matrix_to_quaternion(UPRIGHT.T)
-PERSON_PROP = "chromm_person"
-COLOUR_PROP = "chromm_colour"  # the person's sRGB colour, on the armature
 SLIDER_LIMIT = 10.0  # Blender's widest shape-key slider range
 
 
