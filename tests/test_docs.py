@@ -32,3 +32,10 @@ def test_links_between_pages_resolve_and_stay_inside():
         for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", text):
             if "://" not in target:
                 assert os.path.exists(os.path.join(os.path.dirname(page), target)), f"{page}: {target}"
+
+
+def test_the_options_page_is_the_schema():
+    from chromm_addon.options import markdown_table
+
+    assert markdown_table() in _read(os.path.join(DOCS, "options.md")), \
+        "docs/options.md is out of date: rerun `python -m chromm_addon.options` into it"
