@@ -151,7 +151,7 @@ class ReconstructOptions:
     start: float = option(None, "first time to reconstruct on the common timeline", "s",
                           auto="where all clips have begun", toggle=("use_range", "Limit time range"))
     end: float = option(None, "last time to reconstruct on the common timeline", "s",
-                        auto="where the first clip to end ends", toggle=("use_range", "Limit time range"),
+                        auto="where the earliest-ending clip ends", toggle=("use_range", "Limit time range"),
                         ui_default=10.0)
     window: int = option(None, "timesteps per network window", "timesteps", min=2, max=100000,
                          auto="the longest window the device's free memory fits", label="Quality",
