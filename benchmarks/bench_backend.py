@@ -116,7 +116,7 @@ class StandInNetwork:
     def window_size(self, image_hw, num_views):
         return 16
 
-    def run_window(self, frames, view_names, fps):
+    def run_window(self, frames, view_names, fps, cameras=None):
         import numpy as np
 
         from chromm_addon.io.views import Views, make_meta

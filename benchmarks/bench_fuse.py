@@ -40,7 +40,7 @@ ABLATIONS = (
     ("fixed association gates", FuseOptions(association=AssociationOptions(adaptive=False))),
     ("no root term in tracking", FuseOptions(tracking=TrackingOptions(turn_cost_m_per_rad=0.0))),
     ("paper's length ratio for the scale", FuseOptions(scale_along_prediction=False)),
-    ("smoothing on", FuseOptions(smooth=True)),
+    ("no temporal filter", FuseOptions(smooth=False, smooth_cameras=False)),
 )
 
 
@@ -102,7 +102,7 @@ def main(argv=None):
         write_views(views_path, views)
         cases = (
             ("fuse_views", lambda: fuse_views(views)),
-            ("fuse_views --smooth", lambda: fuse_views(views, options=FuseOptions(smooth=True))),
+            ("fuse_views --no-smooth", lambda: fuse_views(views, options=FuseOptions(smooth=False))),
             ("fuse command (read + fuse + write)",
              lambda: run_command(views_path, take_path)),
         )

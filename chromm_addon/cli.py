@@ -20,6 +20,7 @@ COMMANDS = (
     ("render", "render", "take file -> video of its people over a view's source clip (needs bpy)"),
     ("serve", "serve", "run the HTTP inference service"),
     ("weights", "weights", "check the installed network weights"),
+    ("cameras", "cameras", "read calibration files, write them as one camera document (.json)"),
     ("model", "model", "describe the network (parameter counts)"),
     ("demo", "demo", "the end-to-end demo of `make demo`"),
 )

@@ -55,6 +55,9 @@ def group(cls, help, scope=JOB):
 
 # ------------------------------------------------------------------------------ test-time modules
 
+FILTER_CHOICES = {"quadratic": "zero-phase local quadratic fit (no lag; the default, chosen by measurement)",
+                  "one_euro": "One Euro filter (causal, lags; for comparison)"}
+
 @dataclasses.dataclass
 class AssociationOptions:
     head_gate_m: float = option(0.5, "largest head distance of two detections of one person", "m", min=0)
@@ -117,6 +120,27 @@ class TrackingOptions:
     max_speed_mps: float = option(3.0, "fastest plausible motion of a person", "m/s", gt=True, min=0)
     min_track_s: float = option(0.3, "tracks shorter than this are dropped", "s", min=0)
     duplicate_m: float = option(0.3, "two tracks closer than this throughout are merged", "m", min=0)
+    reid_betas_gate: float = option(1.5, "a lost track is not re-identified with a body whose shape differs "
+                                    "more than this", "", gt=True, min=0)
+    exit_horizon_s: float = option(0.3, "a lost track that would be out of every camera's sight this long "
+                                   "after its last sighting walked out: it is not re-identified", "s", min=0)
+
+
+@dataclasses.dataclass
+class FootLockOptions:
+    contact_height_m: float = option(0.06, "a foot enters contact below this height above a flat foot on "
+                                     "the floor", "m", min=0)
+    release_height_m: float = option(0.10, "a foot leaves contact above this height", "m", min=0)
+    contact_speed_mps: float = option(0.6, "a foot enters contact when slower than this", "m/s", gt=True, min=0)
+    release_speed_mps: float = option(1.0, "a foot leaves contact when faster than this", "m/s", gt=True, min=0)
+    min_contact_s: float = option(0.1, "contacts shorter than this are ignored", "s", min=0)
+    min_break_s: float = option(0.1, "breaks between contacts shorter than this are filled", "s", min=0)
+    speed_baseline_s: float = option(0.1, "a foot's speed is its displacement over plus and minus this",
+                                     "s", gt=True, min=0, max=2)
+    blend_s: float = option(0.25, "the lock blends in and out over this on either side of a contact", "s",
+                            min=0, max=2)
+    reach_fraction: float = option(0.98, "a locked leg stretches to at most this share of its length; the "
+                                   "root comes down for the rest", "", gt=True, min=0.5, max=1)
 
 
 @dataclasses.dataclass
@@ -130,8 +154,34 @@ class FuseOptions:
     tracking: TrackingOptions = group(TrackingOptions, "tracking across time")
     scale_along_prediction: bool = option(True, "scale ratio from the image vector's component along the "
                                           "predicted one (off: the paper's plain length ratio)")
-    smooth: bool = option(False, "smooth trajectories and poses over time (zero-phase)", label="Smooth motion")
-    smooth_window_s: float = option(0.15, "half window of the smoothing filter", "s", gt=True, min=0, max=5)
+    smooth: bool = option(True, "filter people's motion over time", label="Smooth motion")
+    smooth_filter: str = option("quadratic", "temporal filter of people and moving cameras",
+                                choices=FILTER_CHOICES, label="Filter")
+    smooth_window_s: float = option(0.35, "half window of the quadratic filter (stronger smoothing: longer)",
+                                    "s", gt=True, min=0, max=5, label="Smoothing window")
+    smooth_adaptive: bool = option(True, "widen the window for people whose measured head noise exceeds the "
+                                   "reference noise")
+    smooth_reference_noise_m: float = option(0.02, "head noise the smoothing window is meant for", "m",
+                                             gt=True, min=0)
+    one_euro_min_cutoff_hz: float = option(1.0, "One Euro filter: cutoff frequency at rest", "Hz", gt=True,
+                                           min=0)
+    one_euro_beta: float = option(0.5, "One Euro filter: how fast the cutoff rises with speed", "s/m", min=0)
+    smooth_cameras: bool = option(True, "filter moving cameras over time and write cameras that stand still "
+                                  "as one pose", label="Smooth cameras")
+    camera_window_s: float = option(0.5, "half window of the camera filter", "s", gt=True, min=0, max=10)
+    static_camera_m: float = option(0.03, "a camera whose filtered centre stays this close to its mean ...",
+                                    "m", min=0)
+    static_camera_deg: float = option(0.5, "... and whose rotation stays this close to its mean stands still",
+                                      "deg", min=0, max=180)
+    foot_lock: bool = option(True, "detect foot contact and hold planted feet in place on the floor",
+                             label="Lock feet")
+    foot: FootLockOptions = group(FootLockOptions, "foot contact and locking")
+    frame: str = option("auto", "world frame of the take",
+                        choices={"auto": "the given cameras' when camera poses are given, else floor",
+                                 "cameras": "the views' world as it is: no rescale by the people, no floor "
+                                            "alignment",
+                                 "floor": "rescaled by the people's size and floor-aligned, Z up"},
+                        label="World frame")
 
 
 # ------------------------------------------------------------------------------ reconstruction
@@ -166,6 +216,8 @@ class ReconstructOptions:
     weights: str = option(None, "network weights folder", scope=SERVICE, auto="the installed weights")
     smplx: str = option(None, "SMPLX_NEUTRAL.npz for the rest joints", scope=SERVICE,
                         auto="$CHROMM_SMPLX_MODEL; without one an approximate skeleton")
+    cameras: dict = option(None, "known cameras (a camera document, docs/cameras.md): intrinsics, lens "
+                           "distortion and poses per clip", auto="none known: all estimated")
     seed: int = option(0, "seed of the random-initialised networks", min=0, scope=SERVICE, developer=True)
     fuse: FuseOptions = group(FuseOptions, "the test-time modules")
 
@@ -370,8 +422,8 @@ def add_arguments(parser, cls, scopes=(JOB, SERVICE), config=True):
         parser.add_argument("--config", metavar="FILE", help="JSON file of options (the layout of a take's "
                             "meta['options']); flags given as well override it")
     for leaf in leaves(cls, scopes):
-        if leaf.type is list:
-            continue  # lists (offsets) take a command-specific syntax
+        if leaf.type in (list, dict):
+            continue  # lists (offsets) and documents (cameras) take a command-specific syntax
         kwargs = dict(dest=leaf.key, default=None,
                       help=argparse.SUPPRESS if leaf.meta["developer"] else leaf.describe())
         if leaf.type is bool:

@@ -84,7 +84,7 @@ def poll_active_job():
             collection, summary = apply_take(
                 scene, snap["take_path"], _ACTIVE["name"], smplx_path=smplx,
                 replace=settings.last_take if settings.replace_previous else None,
-                sources=_ACTIVE["sources"])
+                sources=_ACTIVE["sources"], views_path=snap.get("views_path"))
         except ChrommError as exc:
             job.fail(str(exc))
         else:
@@ -137,7 +137,13 @@ class CHROMM_OT_reconstruct(bpy.types.Operator):
             return {"CANCELLED"}
         from ..panels.properties import job_options, service_options
 
-        options = job_options(settings, clips)
+        from ..chromm_addon.errors import ChrommError
+
+        try:
+            options = job_options(settings, clips)
+        except ChrommError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         if options.get("end") is not None and options["end"] <= options.get("start", 0.0):
             self.report({"ERROR"}, "The time range ends before it starts")
             return {"CANCELLED"}

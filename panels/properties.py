@@ -12,7 +12,7 @@ from ..chromm_addon.options import JOB, SERVICE, ReconstructOptions, leaves
 
 # Options the add-on sets from something other than a generated scene property.
 ELSEWHERE = {"offsets": "each clip's Offset", "weights": "Preferences: Network weights",
-             "smplx": "Preferences: SMPL-X model"}
+             "smplx": "Preferences: SMPL-X model", "cameras": "the Cameras file (cameras_file)"}
 UNITS = {"s": {"unit": "TIME_ABSOLUTE"}, "m": {"unit": "LENGTH"}, "rad": {"subtype": "ANGLE"}}
 
 
@@ -86,6 +86,10 @@ def _setting(settings, leaf):
 def job_options(settings, clips):
     """The service's job options (nested like the schema) from the scene settings and clip items."""
     body = {"offsets": [f"{c.offset}s" for c in clips]}
+    if settings.cameras_file:     # our camera document (ChrommError for another format, said in one line)
+        from ..chromm_addon.io.cameras import read_camera_file
+
+        body["cameras"] = read_camera_file(bpy.path.abspath(settings.cameras_file))
     for leaf in addon_leaves((JOB,)):
         value = _setting(settings, leaf)
         if value is None:
@@ -124,6 +128,12 @@ class CHROMM_PG_settings(bpy.types.PropertyGroup):
     replace_previous: bpy.props.BoolProperty(
         name="Replace previous result", default=False,
         description="Remove the last reconstruction's collection before adding the new one")
+    cameras_file: bpy.props.StringProperty(
+        name="Cameras", subtype="FILE_PATH",
+        description="Known cameras of the clips: a camera document (.json, see docs/cameras.md; "
+                    "`python -m chromm_addon cameras` converts OpenCV and EasyMocap calibrations). "
+                    "Intrinsics, lens distortion (undistorted before the network) and poses (the take "
+                    "keeps their frame)")
     last_take: bpy.props.PointerProperty(type=bpy.types.Collection, name="Last result")
     summary: bpy.props.StringProperty(name="Summary")
     retarget_target: bpy.props.PointerProperty(

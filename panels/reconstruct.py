@@ -71,6 +71,7 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
             box.prop(clip, "path", text="")
             box.prop(clip, "offset")
 
+        layout.prop(settings, "cameras_file")
         col = layout.column(align=True)
         col.prop(settings, "fps")
         col.prop(settings, "use_range")
@@ -101,13 +102,18 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
             layout.label(text=message, icon="ERROR" if "failed" in message else "INFO")
 
 
-class VIEW3D_PT_chromm_result(_SidebarPanel, bpy.types.Panel):
-    bl_label = "Result"
+class _ResultPanel(_SidebarPanel):
+    """A sub-panel shown once there is a result."""
+
     bl_parent_id = "VIEW3D_PT_chromm_reconstruct"
 
     @classmethod
     def poll(cls, context):
         return context.scene.chromm.last_take is not None
+
+
+class VIEW3D_PT_chromm_result(_ResultPanel, bpy.types.Panel):
+    bl_label = "Result"
 
     def draw(self, context):
         from ..chromm_addon.blender.render_setup import take_cameras
@@ -128,6 +134,35 @@ class VIEW3D_PT_chromm_result(_SidebarPanel, bpy.types.Panel):
                          icon="RENDER_ANIMATION").view = cam[VIEW_PROP]
 
 
+class VIEW3D_PT_chromm_people(_ResultPanel, bpy.types.Panel):
+    bl_label = "People"
+
+    def draw(self, context):
+        from ..chromm_addon.blender.people_edits import take_people
+        from ..chromm_addon.blender.people import PERSON_PROP
+
+        layout = self.layout
+        take = context.scene.chromm.last_take
+        arms = {o[PERSON_PROP]: o for o in take.all_objects if o.type == "ARMATURE" and PERSON_PROP in o}
+        layout.prop(context.scene, "chromm_person_other")
+        other = context.scene.chromm_person_other
+        for pid, name, _, frames, views in take_people(take):
+            box = layout.box()
+            row = box.row(align=True)
+            row.prop(arms[pid], "color", text="")
+            row.label(text=f"{pid}: {name}  ({frames} frames, {views} views)")
+            op = row.operator("chromm.person_rename", text="", icon="GREASEPENCIL")
+            op.person, op.name = pid, name
+            row = box.row(align=True)
+            op = row.operator("chromm.person_swap", text=f"Swap with {other}")
+            op.person, op.other = pid, other
+            op = row.operator("chromm.person_merge", text=f"Merge {other} in")
+            op.person, op.other = pid, other
+            row.operator("chromm.person_split", text="", icon="SCULPTMODE_HLT").person = pid
+            row.operator("chromm.person_delete", text="", icon="X").person = pid
+        layout.operator("chromm.refine", icon="FILE_REFRESH")
+
+
 class VIEW3D_PT_chromm_export(_SidebarPanel, bpy.types.Panel):
     bl_label = "Export & Retarget"
     bl_parent_id = "VIEW3D_PT_chromm_reconstruct"
@@ -141,4 +176,4 @@ class VIEW3D_PT_chromm_export(_SidebarPanel, bpy.types.Panel):
 
 
 CLASSES = (CHROMM_UL_clips, VIEW3D_PT_chromm_reconstruct, VIEW3D_PT_chromm_result,
-           VIEW3D_PT_chromm_export)
+           VIEW3D_PT_chromm_people, VIEW3D_PT_chromm_export)

@@ -124,6 +124,31 @@ def test_every_option_of_the_schema_reaches_the_service_from_the_addon(addon):
     settings.smooth, settings.tracking_gate_m, settings.window = False, 0.4, "BEST"
 
 
+def test_cameras_file_goes_into_the_job_as_a_camera_document(addon, tmp_path):
+    import json
+
+    import bpy
+
+    properties = addon.panels.properties
+    options = sys.modules["chromm.chromm_addon.options"]
+    errors = sys.modules["chromm.chromm_addon.errors"]
+    settings = bpy.context.scene.chromm
+    doc = {"format": "chromm.cameras", "version": 1,
+           "cameras": [{"image_size": [64, 48], "fx": 60, "fy": 60, "cx": 31.5, "cy": 23.5}]}
+    (tmp_path / "rig.json").write_text(json.dumps(doc))
+    (tmp_path / "bad.json").write_text(json.dumps({"cameras": []}))
+    try:
+        settings.cameras_file = str(tmp_path / "rig.json")
+        body = properties.job_options(settings, [])
+        assert body["cameras"]["cameras"] == doc["cameras"]
+        assert options.from_dict(options.ReconstructOptions, body).cameras["cameras"] == doc["cameras"]
+        settings.cameras_file = str(tmp_path / "bad.json")
+        with pytest.raises(errors.ChrommError, match="bad.json: field 'format'"):
+            properties.job_options(settings, [])
+    finally:
+        settings.cameras_file = ""
+
+
 def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
     import bpy
 
@@ -147,6 +172,10 @@ def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
     assert log.count("chromm.look_through") == 2
     assert log.count("chromm.render_overlay") == 3  # the active view, and one per view
     _draw(panels.VIEW3D_PT_chromm_export, context)
+    assert panels.VIEW3D_PT_chromm_people.poll(context)
+    log = _draw(panels.VIEW3D_PT_chromm_people, context)
+    assert all(op in log for op in ("chromm.person_rename", "chromm.person_swap", "chromm.person_merge",
+                                    "chromm.person_split", "chromm.person_delete", "chromm.refine"))
     prefs = context.preferences.addons["chromm"].preferences
     for mode in ("LOCAL", "REMOTE"):
         prefs.backend_mode = mode
@@ -224,6 +253,35 @@ def test_export_and_retarget_operators(addon, tmp_path):
     settings.retarget_target = arms[1]  # a CHROMM rig has no Rigify/Mixamo names: refused
     with pytest.raises(RuntimeError, match="bones match"):
         bpy.ops.chromm.retarget()
+
+
+def test_people_operators_rename_edit_and_refine(addon, tmp_path):
+    import bpy
+
+    from chromm_addon.blender.results import apply_take
+    from chromm_addon.evaluation.simulate import simulate_views
+    from chromm_addon.evaluation.synthetic import make_scene
+    from chromm_addon.fusion.pipeline import fuse_views
+    from chromm_addon.io.take import write_take
+    from chromm_addon.io.views import write_views
+
+    views = simulate_views(make_scene(num_people=2, num_views=2, num_frames=30, seed=3), "low", seed=3)
+    views_path = write_views(tmp_path / "views.npz", views)
+    take_path = write_take(tmp_path / "take.npz", fuse_views(views))
+    settings = bpy.context.scene.chromm
+    settings.last_take, _ = apply_take(bpy.context.scene, str(take_path), "shot", views_path=str(views_path))
+    assert bpy.ops.chromm.person_rename(person=0, name="Ana") == {"FINISHED"}
+    assert any(o.name == "shot.Ana" for o in settings.last_take.all_objects)
+    with pytest.raises(RuntimeError, match="person 7 does not exist"):
+        bpy.ops.chromm.person_delete(person=7)
+    bpy.context.scene.frame_set(bpy.context.scene.frame_start + 10)
+    assert bpy.ops.chromm.person_split(person=1) == {"FINISHED"}
+    assert bpy.ops.chromm.person_merge(person=1, other=2) == {"FINISHED"}
+    settings.smooth_window_s = 0.6
+    assert bpy.ops.chromm.refine() == {"FINISHED"}
+    arms = sorted(o.name for o in settings.last_take.all_objects if o.type == "ARMATURE")
+    assert arms == ["shot.Ana", "shot.person1"]
+    settings.last_take = None
 
 
 def test_render_overlay_operator(addon, tmp_path):

@@ -76,3 +76,27 @@ def test_camera_quaternions_match_scipy_and_are_sign_continuous():
     np.testing.assert_allclose(same, 1.0, atol=1e-12)  # equal up to sign
     assert np.all(np.sum(quat[1:] * quat[:-1], axis=1) > 0)
     np.testing.assert_allclose(loc, c2w[:, :3, 3])
+
+
+def test_views_seeing_counts_cameras_like_opencv_projection():
+    import cv2
+
+    from chromm_addon.evaluation.synthetic import make_scene
+    from chromm_addon.geometry.camera import views_seeing
+
+    scene = make_scene(num_people=0, num_views=3, num_frames=2, seed=4)
+    rng = np.random.default_rng(0)
+    points = rng.uniform([-9, -9, -1], [9, 9, 3], size=(400, 3))
+    times = rng.integers(0, 2, size=400)
+    expected = np.zeros(400, int)
+    for v in range(3):
+        for i, (p, t) in enumerate(zip(points, times)):
+            w2c = np.linalg.inv(scene.cam_c2w[v, t])
+            depth = (w2c[:3, :3] @ p + w2c[:3, 3])[2]
+            rvec, _ = cv2.Rodrigues(w2c[:3, :3])
+            uv, _ = cv2.projectPoints(p[None], rvec, w2c[:3, 3], scene.cam_K[v, t], None)
+            w, h = scene.image_size[v]
+            expected[i] += depth > 0.3 and 0 <= uv[0, 0, 0] <= w - 1 and 0 <= uv[0, 0, 1] <= h - 1
+    got = views_seeing(points, times, scene.cam_K, scene.cam_c2w, scene.image_size)
+    np.testing.assert_array_equal(got, expected)
+    assert 0 < (got == 0).sum() < 400 and (got >= 2).any()

@@ -10,6 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 PAGES = [os.path.join(DOCS, n) for n in sorted(os.listdir(DOCS)) if n.endswith(".md")] + \
     [os.path.join(ROOT, "README.md")]
+OUTSIDE = "../" + "shared"  # the reference folder beside a clone (spelled so this file does not match)
 
 
 def _read(path):
@@ -28,7 +29,7 @@ def test_every_command_is_in_contract_4():
 def test_links_between_pages_resolve_and_stay_inside():
     for page in PAGES:
         text = _read(page)
-        assert "../shared" not in text, f"{page}: points outside the repository"
+        assert OUTSIDE not in text, f"{page}: points outside the repository"
         for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", text):
             if "://" not in target:
                 assert os.path.exists(os.path.join(os.path.dirname(page), target)), f"{page}: {target}"
@@ -39,3 +40,14 @@ def test_the_options_page_is_the_schema():
 
     assert markdown_table() in _read(os.path.join(DOCS, "options.md")), \
         "docs/options.md is out of date: rerun `python -m chromm_addon.options` into it"
+
+
+def test_nothing_points_outside_the_repository():
+    """What a clone needs is inside it: no code, test or page reads or cites the folder beside it."""
+    for top in ("chromm_addon", "operators", "panels", "tests", "benchmarks", "docs"):
+        for folder, dirs, files in os.walk(os.path.join(ROOT, top)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                if name.endswith((".py", ".md")):
+                    path = os.path.join(folder, name)
+                    assert OUTSIDE not in _read(path), f"{path}: points outside the repository"

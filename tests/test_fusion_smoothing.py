@@ -48,3 +48,43 @@ def test_banded_application_equals_the_dense_matrix():
         x = rng.normal(size=(length, 4))
         dense = smoothing_matrix(length, 5) @ x
         np.testing.assert_allclose(smooth_values(x, np.ones(length, bool), 5), dense, atol=1e-12)
+
+
+def test_one_euro_is_causal_smooths_noise_and_keeps_constants():
+    from chromm_addon.fusion.smoothing import one_euro
+
+    rng = np.random.default_rng(3)
+    t = np.arange(200) / 30.0
+    truth = np.stack([np.sin(t), np.cos(0.5 * t)], -1)
+    noisy = truth + rng.normal(scale=0.05, size=truth.shape)
+    out = one_euro(noisy, np.ones(200, bool), 30.0)
+    jerk = lambda x: np.abs(np.diff(x, 3, axis=0)).mean()  # noqa: E731
+    assert jerk(out) < 0.2 * jerk(noisy)
+    # it lags: on this motion the error grows (why the default filter is the zero-phase one)
+    assert np.abs(out - truth).mean() > np.abs(smooth_values(noisy, np.ones(200, bool), 4) - truth).mean()
+    changed = noisy.copy()
+    changed[150:] += 1.0
+    np.testing.assert_array_equal(one_euro(changed, np.ones(200, bool), 30.0)[:150], out[:150])
+    np.testing.assert_allclose(one_euro(np.full((50, 3), 2.5), np.ones(50, bool), 30.0), 2.5)
+
+
+def test_tripod_cameras_become_one_pose_moving_ones_are_filtered():
+    from chromm_addon.evaluation.synthetic import look_at_c2w
+    from chromm_addon.fusion.smoothing import camera_trajectories
+    from chromm_addon.geometry.rotations import axis_angle_to_matrix
+
+    rng = np.random.default_rng(4)
+    T = 120
+    still = np.broadcast_to(look_at_c2w([6.0, 0, 1.5], [0, 0, 1.0]), (T, 4, 4))
+    pan = look_at_c2w(np.stack([6 * np.cos(0.01 * np.arange(T)), 6 * np.sin(0.01 * np.arange(T)),
+                                np.full(T, 1.5)], -1), np.zeros((T, 3)))
+    truth = np.stack([still, pan])
+    noisy = truth.copy()
+    noisy[..., :3, 3] += rng.normal(scale=0.005, size=(2, T, 3))
+    noisy[..., :3, :3] = axis_angle_to_matrix(rng.normal(scale=np.deg2rad(0.1), size=(2, T, 3))) @ noisy[..., :3, :3]
+    out, static = camera_trajectories(noisy, 30.0)
+    assert list(static) == [True, False]
+    assert np.ptp(out[0], axis=0).max() == 0
+    np.testing.assert_allclose(out[0, 0, :3, 3], truth[0, 0, :3, 3], atol=0.003)
+    err = lambda c: np.linalg.norm(c[1, :, :3, 3] - truth[1, :, :3, 3], axis=-1).mean()  # noqa: E731
+    assert err(out) < 0.6 * err(noisy)

@@ -101,3 +101,59 @@ def test_split_pieces_of_one_person_start_no_new_track():
                 np.zeros((90, 10)), FPS)
     assert set(ids[:60].tolist()) == {0}
     assert (ids[60:] == -1).all()
+
+
+def field_of_view(half_width):
+    """Coverage of a square field |x|, |y| < half_width seen by one camera."""
+    def coverage(points, times):
+        return np.all(np.abs(points[:, :2]) < half_width, axis=1).astype(int)
+    return coverage
+
+
+def test_newcomer_at_a_departed_persons_exit_gets_a_new_identity():
+    """One person walks out of the cameras' sight; an identical one walks in at the same place
+    1 s later: two identities on every seed. Without exits (no coverage) the tracker re-identifies
+    the newcomer, which is what the coverage is for."""
+    frames = np.arange(150)
+    exit_frame = 75  # the leaver reaches x = 3 m, the edge of the field, at 2.5 s
+    leaver = np.stack([1.2 * frames / FPS, np.zeros(150), np.full(150, 1.6)], -1)
+    comer = np.stack([3.0 - 1.2 * (frames - exit_frame - 30) / FPS, np.zeros(150), np.full(150, 1.6)], -1)
+    paths = np.stack([leaver, comer])
+    visible = np.abs(paths[..., 0]) < 3.0
+    visible[0, exit_frame:] = False
+    visible[1, :exit_frame + 30] = False
+    inherited = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        time, head, betas, person = observations(paths, visible, rng)
+        ids = track(time, head, betas, FPS, coverage=field_of_view(3.0))
+        assert_one_id_per_person(ids, person)
+        inherited += len(set(track(time, head, betas, FPS).tolist())) == 1
+    assert inherited > 0
+
+
+def test_occluded_inside_the_view_is_still_reidentified_with_coverage():
+    rng = np.random.default_rng(1)
+    t = np.arange(240) / FPS
+    walker = np.stack([-2 + 0.8 * t, 0.5 * np.sin(t), np.full_like(t, 1.7)], -1)
+    visible = np.ones((1, 240), bool)
+    visible[0, 80:140] = False
+    time, head, betas, person = observations(walker[None], visible, rng)
+    ids = track(time, head, betas, FPS, coverage=field_of_view(5.0))
+    assert_one_id_per_person(ids, person)
+
+
+def test_different_shapes_are_not_reidentified():
+    rng = np.random.default_rng(6)
+    t = np.arange(200) / FPS
+    # one person stands, vanishes for 1 s; someone of another shape appears where it stood
+    p = np.stack([np.zeros_like(t), np.zeros_like(t), np.full_like(t, 1.6)], -1)
+    paths = np.stack([p, p])
+    visible = np.zeros((2, 200), bool)
+    visible[0, :80], visible[1, 110:] = True, True
+    shapes = np.zeros((2, 10))
+    shapes[1, :3] = 1.5
+    time, head, betas, person = observations(paths, visible, rng, betas=shapes)
+    assert_one_id_per_person(track(time, head, betas, FPS), person)
+    same = observations(paths, visible, np.random.default_rng(6))
+    assert len(set(track(*same[:3], FPS).tolist())) == 1  # same shape: re-identified

@@ -1,7 +1,6 @@
 """Pi3X port: shapes, parameter counts and keys of the full model (meta device), checkpoint
 loading, permutation equivariance, camera head, RoPE, attention, geometry and preprocessing."""
 import math
-import os
 import re
 
 import numpy as np
@@ -19,12 +18,15 @@ from chromm_addon.network.preprocess import (  # noqa: E402
 from reference_listing import load_patterns  # noqa: E402
 
 
-def randomized_tiny(seed=0):
-    """Tiny Pi3X with every parameter drawn at a scale where each branch changes the output."""
+def randomized_tiny(seed=0, keep=()):
+    """Tiny Pi3X with every parameter drawn at a scale where each branch changes the output
+    (parameters under the prefixes `keep` stay as built)."""
     torch.manual_seed(seed)
     model = Pi3X(pi3x_config("tiny")).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
+            if keep and name.startswith(tuple(keep)):
+                continue
             if name.endswith(("norm1.weight", "norm2.weight", "norm3.weight", "norm_y.weight", "norm.weight")):
                 p.copy_(1.0 + 0.1 * torch.randn_like(p))
             elif p.dim() == 1:
@@ -95,11 +97,15 @@ def test_bf16_autocast_keeps_heads_in_float32():
 
 
 def test_full_parameter_count_matches_reference(full_meta):
-    """models.md: 992.47M without the multimodal branch, and the per-prefix figures."""
+    """models.md: 992.47M without the multimodal branch, and the per-prefix figures; the fact
+    sheet: the branch is 436 tensors, 367,567,104 parameters, the whole 1,360,032,439 elements."""
     def millions(prefix):
         return round(sum(p.numel() for n, p in full_meta.named_parameters() if n.startswith(prefix)) / 1e6, 2)
 
-    assert round(sum(p.numel() for p in full_meta.parameters()) / 1e6, 2) == 992.47
+    branch = [(n, p) for n, p in full_meta.named_parameters() if is_multimodal_key(n)]
+    assert len(branch) == 436 and sum(p.numel() for _, p in branch) == 367_567_104
+    assert sum(v.numel() for v in full_meta.state_dict().values()) == 1_360_032_439
+    assert round(sum(p.numel() for n, p in full_meta.named_parameters() if not is_multimodal_key(n)) / 1e6, 2) == 992.47
     assert millions("encoder.") == 304.37
     assert millions("decoder.") == 453.55
     assert millions("point_decoder.") == 66.13
@@ -110,7 +116,7 @@ def test_full_parameter_count_matches_reference(full_meta):
     assert millions("conf_head.") == 8.21
     assert round((full_meta.metric_token.numel() + sum(p.numel() for n, p in full_meta.named_parameters()
                                                        if n.startswith(("metric_decoder.", "metric_head.")))) / 1e6, 2) == 18.13
-    assert len(full_meta.state_dict()) == 1873 - 343 - 1 - 2 - 90   # reference total minus multimodal
+    assert len(full_meta.state_dict()) == 1873
 
 
 def _collapse(keys_shapes, indexed_patterns):
@@ -130,7 +136,8 @@ def _collapse(keys_shapes, indexed_patterns):
 
 
 def test_full_state_dict_keys_and_shapes_match_reference_listing(full_meta):
-    reference = {k: v for k, v in load_patterns("Pi3X").items() if not is_multimodal_key(k)}
+    """Every line of the reference listing, the multimodal branch included, and nothing else."""
+    reference = load_patterns("Pi3X")
     ours = _collapse(((k, tuple(v.shape)) for k, v in full_meta.state_dict().items()),
                      {p for p in reference if "#" in p})
     assert set(ours) == set(reference), (sorted(set(ours) - set(reference)), sorted(set(reference) - set(ours)))
@@ -162,20 +169,16 @@ def test_tiny_safetensors_checkpoint_loads_with_zero_missing_keys(tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
-def test_multimodal_keys_are_reported_unexpected_not_an_error():
-    model = Pi3X(pi3x_config("tiny"))
-    state = dict(model.state_dict())
-    extra = {
-        "depth_emb": torch.zeros(1, 1, 64),
-        "depth_encoder.patch_embed.proj.weight": torch.zeros(64, 2, 14, 14),
-        "ray_embed.proj.bias": torch.zeros(64),
-        "pose_inject_blk.0.attn.qkv.weight": torch.zeros(192, 64),
-    }
-    state.update(extra)
+def test_checkpoint_without_the_multimodal_branch_loads_into_a_model_without_it():
+    source = randomized_tiny(seed=3)
+    source.disable_multimodal()
+    state = dict(source.state_dict())
+    assert not any(is_multimodal_key(k) for k in state)
+    model = Pi3X(pi3x_config("tiny", multimodal=False))
     missing, unexpected = model.load_checkpoint_state(state)
-    assert missing == []
-    assert sorted(unexpected) == sorted(extra)
-    assert all(is_multimodal_key(k) for k in unexpected)
+    assert missing == [] and unexpected == []
+    with pytest.raises(ValueError, match="without the multimodal branch"):
+        model(torch.rand(1, 2, 3, 28, 28), intrinsics=torch.eye(3).expand(1, 2, 3, 3))
 
 
 def test_shape_mismatch_is_an_error_naming_the_key():

@@ -45,23 +45,40 @@ def test_find_files_prefers_pi3x_subfolder(tmp_path):
     assert found.chromm is None
 
 
-def test_pi3x_safetensors_loads_and_reports_multimodal_unused(tmp_path):
+def test_pi3x_safetensors_loads_the_multimodal_branch_and_reports_foreign_keys(tmp_path):
     source = build_pi3x("tiny")
     state = _random_state(source, 1)
-    state["depth_emb"] = torch.zeros(1, 1, 64)
-    state["ray_embed.proj.weight"] = torch.zeros(64, 2, 14, 14)
+    assert any(k.startswith("pose_inject_blk.") for k in state)
     state["some_future_head.weight"] = torch.zeros(3)
     path = str(tmp_path / "model.safetensors")
     save_file(state, path)
 
     target = build_pi3x("tiny")
     report = weights.load_into(target, weights.read_state_dict(path, "pi3x"), path, "pi3x")
-    assert report.missing == []
-    assert sorted(report.unused) == ["depth_emb", "ray_embed.proj.weight"]
+    assert report.missing == [] and report.unused == [] and not report.optional_absent
     assert report.unexpected == ["some_future_head.weight"]
     assert report.loaded == len(target.state_dict())
     for key, value in target.state_dict().items():
         assert torch.equal(value, state[key]), key
+
+
+def test_pi3x_file_without_the_multimodal_branch_loads_without_it(tmp_path):
+    from chromm_addon.network.pi3x import MULTIMODAL_PREFIXES
+
+    assert weights.OPTIONAL_PREFIXES["pi3x"] == MULTIMODAL_PREFIXES
+    source = build_pi3x("tiny")
+    state = {k: v for k, v in _random_state(source, 1).items() if not k.startswith(MULTIMODAL_PREFIXES)}
+    path = str(tmp_path / "model.safetensors")
+    save_file(state, path)
+    target = build_pi3x("tiny")
+    report = weights.load_into(target, weights.read_state_dict(path, "pi3x"), path, "pi3x")
+    assert report.missing == [] and report.optional_absent and "no conditioning" in report.summary()
+    assert not target.config.multimodal and not hasattr(target, "ray_embed")
+    # a file with part of the branch is missing the rest
+    partial = dict(state, **{"depth_emb": torch.zeros(1, 1, 64)})
+    report = weights.match_shapes(weights.module_shapes(build_pi3x("tiny")), {k: tuple(v.shape) for k, v in partial.items()},
+                                  path, optional_prefixes=MULTIMODAL_PREFIXES)
+    assert report.missing and all(k.startswith(MULTIMODAL_PREFIXES) for k in report.missing)
 
 
 def test_meta_module_takes_the_checkpoint_tensors(tmp_path):
@@ -195,10 +212,10 @@ def test_model_info_matches_reference_counts():
         if line.endswith("M") and not line.startswith(" "):
             name, value = line.rsplit(None, 1)
             rows[name.strip()] = float(value[:-1])
-    assert rows["Pi3X (scene, cameras, metric scale)"] == 992.47
+    assert rows["Pi3X (scene, cameras, metric scale)"] == 1360.03   # with the multimodal branch
     assert rows["Multi-HMR ViT-L/14 @ 896 (people)"] == 317.11
     heads = rows["CHROMM heads (fusion, SMPL-X, depth, mask, pelvis)"]
-    assert heads > 0 and abs(rows["total"] - (992.47 + 317.11 + heads)) < 0.02
+    assert heads > 0 and abs(rows["total"] - (1360.03 + 317.11 + heads)) < 0.02
 
 
 def _tiny_folder(folder):

@@ -9,6 +9,7 @@ import threading
 import time
 
 import httpx
+import numpy as np
 import pytest
 
 from backend_synth import write_clip
@@ -166,6 +167,31 @@ def test_submit_by_path_progress_and_download(service, allowed_dir, tmp_path):
     assert read_views(str(tmp_path / "views.npz")).meta["views"] == ["a", "b"]
     assert client.delete(f"/jobs/{job['id']}").json() == {"id": job["id"], "deleted": True}
     assert client.get(f"/jobs/{job['id']}").status_code == 404
+
+
+def test_known_cameras_inline_in_the_job(service, allowed_dir, tmp_path):
+    client, _ = service
+    pose = np.eye(4)
+    pose[:3, 3] = [2.0, 0.0, 0.0]
+    cameras = {"format": "chromm.cameras", "version": 1, "cameras": [
+        {"clip": "a", "image_size": [128, 96], "fx": 100.0, "fy": 100.0, "cx": 63.5, "cy": 47.5,
+         "distortion": {"model": "fisheye", "k1": 0.05}, "camera_to_world": np.eye(4).tolist()},
+        {"clip": "b", "camera_to_world": pose.tolist()}]}
+    clips = [str(allowed_dir / "a.avi"), str(allowed_dir / "b.avi")]
+    bad = dict(cameras, cameras=cameras["cameras"][:1])
+    r = client.post("/jobs", json={"clips": clips, "cameras": bad})
+    assert r.status_code == 400 and "clip 'b': no camera given" in r.json()["detail"], r.text
+    r = client.post("/jobs", json={"clips": clips, "cameras": cameras, "end": 0.2})
+    assert r.status_code == 202, r.text
+    status, _ = wait_state(client, r.json()["id"], ("done", "failed", "cancelled"))
+    assert status["state"] == "done", status
+    (tmp_path / "k.npz").write_bytes(client.get(f"/jobs/{status['id']}/take").content)
+    take = read_take(str(tmp_path / "k.npz"))
+    known = take.meta["known_cameras"]
+    assert known["poses"] == [True, True] and known["undistorted"] == [True, False]
+    np.testing.assert_allclose(take.cam_c2w[1, 0], pose, atol=1e-5)
+    np.testing.assert_allclose(take.cam_K[0, 0], known["undistorted_K"][0], atol=1e-4)
+    assert take.meta["options"]["cameras"]["cameras"][1]["clip"] == "b"
 
 
 @pytest.mark.slow

@@ -38,6 +38,7 @@ class Stats:
     window_calls: list = dataclasses.field(default_factory=list)  # timesteps per network call
     seconds: dict = dataclasses.field(default_factory=dict)       # per stage
     detections: int = 0
+    notes: list = dataclasses.field(default_factory=list)          # what was assumed (known cameras)
 
 
 def check_window(requested):
@@ -97,8 +98,9 @@ class WindowBuffer:
 class WindowedReconstruction:
     """Runs the network over the sampled timesteps in overlapping windows and merges them."""
 
-    def __init__(self, runner, clips, fps, size, progress, total, stats):
+    def __init__(self, runner, clips, fps, size, progress, total, stats, rig=None):
         self.runner, self.clips, self.fps = runner, clips, fps
+        self.known = {"cameras": rig.cameras} if rig is not None else {}
         self.names = [c.name for c in clips]
         self.size, self.overlap = size, plan_overlap(size)
         self.buffer = WindowBuffer(clips, size)
@@ -126,7 +128,7 @@ class WindowedReconstruction:
             m = min(self.buffer.count, self.size)
             t0 = time.perf_counter()
             try:
-                views = self.runner.run_window(self.buffer.window(m), self.names, self.fps)
+                views = self.runner.run_window(self.buffer.window(m), self.names, self.fps, **self.known)
             except Exception as exc:
                 if not _is_out_of_memory(exc):
                     raise
@@ -168,24 +170,35 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     t0 = time.perf_counter()
     clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
     timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
+    from .known_cameras import apply_to_views, prepare
+    from .undistort import undistort_frames
+
+    rig = prepare(options.cameras, clips)
+    if rig is not None:
+        stats.notes.extend(rig.notes)
     stats.seconds["open"] = time.perf_counter() - t0
     progress("open", len(clips), len(clips))
     check()
     runner = runner or load_runner(options)
     size = choose_window(runner, clips, timeline.count, options.window)
-    work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats)
+    work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats, rig)
+    undistorters = rig.undistorters if rig is not None else []
     progress("network", 0, timeline.count)
     decode = 0.0
     frames_iter = sample(clips, offsets, timeline, cancel=check)
     t_dec = time.perf_counter()
     for k, frames in frames_iter:
         decode += time.perf_counter() - t_dec
+        if any(undistorters):
+            t_und = time.perf_counter()
+            frames = undistort_frames(frames, undistorters)
+            stats.seconds["undistort"] = stats.seconds.get("undistort", 0.0) + time.perf_counter() - t_und
         work.push(frames)
         stats.timesteps = k + 1
         del frames
         t_dec = time.perf_counter()
     check()
-    views = work.finish()
+    views = apply_to_views(work.finish(), rig)
     views.meta["offsets_s"] = [float(o) for o in offsets]
     views.meta["start_s"] = float(timeline.start)
     views.meta["clips"] = [os.path.basename(c.path) for c in clips]
@@ -236,9 +249,15 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
     t0 = time.perf_counter()
     take = fuse(views, options.smplx, options.fuse)
     take.meta["options"] = to_dict(options)
+    if views.meta.get("known_cameras"):
+        take.meta["known_cameras"] = views.meta["known_cameras"]
     # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
     take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
                             for path, offset in zip(options.clips, views.meta["offsets_s"])]
+    lenses = (views.meta.get("known_cameras") or {}).get("distortion") or []
+    for source, lens in zip(take.meta["sources"], lenses):
+        if lens:    # the clip's lens, so Blender can show it undistorted (blender/render_setup.py)
+            source["lens"] = lens
     stats.seconds["fuse"] = time.perf_counter() - t0
     progress("fuse", 1, 1)
     check()

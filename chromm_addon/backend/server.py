@@ -65,6 +65,10 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
         # Open every clip now, so bad input is answered at once rather than as a failed job.
         clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
         plan_timeline(clips, offsets, options.fps, options.start, options.end)
+        if options.cameras is not None:    # known cameras checked against the clips now, too
+            from .known_cameras import prepare
+
+            prepare(options.cameras, clips)
         try:
             return queue.submit(options, job_id=job_id, folder=folder, upload_folder=upload_folder)
         except QueueFull as exc:

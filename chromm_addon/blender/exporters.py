@@ -15,7 +15,7 @@ import bpy
 
 from ..errors import ChrommError
 from ..io.atomic import atomic_output
-from .people import PERSON_PROP
+from .props import NAME_PROP, PERSON_PROP
 
 _FBX_COMMON = dict(
     use_selection=True, object_types={"ARMATURE", "MESH"}, add_leaf_bones=False,
@@ -60,7 +60,8 @@ def take_people(collection):
 def export_people(people, filepath, fmt="FBX", preset="BLENDER", per_person=False, scene=None):
     """Export [(armature, mesh or None)] to `filepath`; returns the written paths.
 
-    With `per_person`, each person goes to `<stem>_person<ID><ext>`. BVH holds one skeleton per
+    With `per_person`, each person goes to `<stem>_<name><ext>` (the person's name in the take's
+    person map, else `person<ID>`). BVH holds one skeleton per
     file, so it is always per person when there are several.
     """
     fmt = fmt.upper()
@@ -73,7 +74,8 @@ def export_people(people, filepath, fmt="FBX", preset="BLENDER", per_person=Fals
     ext = ext or EXPORT_FORMATS[fmt].ext
     if EXPORT_FORMATS[fmt].one_skeleton and len(people) > 1:
         per_person = True
-    groups = ([(f"{stem}_person{arm[PERSON_PROP]}{ext}", [(arm, mesh)]) for arm, mesh in people]
+    groups = ([(f"{stem}_{bpy.path.clean_name(arm.get(NAME_PROP) or f'person{arm[PERSON_PROP]}')}{ext}",
+                [(arm, mesh)]) for arm, mesh in people]
               if per_person else [(stem + ext, people)])
     written = []
     for path, group in groups:

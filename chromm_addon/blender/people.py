@@ -10,18 +10,17 @@ body's rotation away from its upright rest) and the translation that puts the pe
 smplx forward pass puts it.
 """
 
-import colorsys
-
 import bpy
 import numpy as np
 
 from ..body.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, approximate_rest_joints
+from ..fusion.person_map import people_summary, person_colour
 from ..geometry.rotations import (axis_angle_to_matrix, axis_angle_to_quaternion, make_sign_continuous,
                                   matrix_to_quaternion, quat_multiply)
 from .animation import CONSTANT, Channel, animate, constant_steps, vector_channels
 from .mannequin import build_mannequin
 from .points import srgb_to_linear
-from .props import COLOUR_PROP, PERSON_PROP
+from .props import COLOUR_PROP, FRAMES_PROP, NAME_PROP, PERSON_PROP, VIEWS_PROP
 
 UPRIGHT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rotation +90 deg about X
 UPRIGHT_INVERSE_QUAT = matrix_to_quaternion(UPRIGHT.T)
@@ -57,16 +56,10 @@ def pose_channels(take, p, rest_joints, hands_mean):
     return quat, location
 
 
-def person_colour(index):
-    """A distinct sRGB colour (r, g, b in 0..1) for the index-th person: golden-ratio hues."""
-    hue = (0.58 + 0.618034 * index) % 1.0
-    return colorsys.hsv_to_rgb(hue, 0.65, 0.95)
-
-
-def person_material(name, index):
+def person_material(name, person_id):
     """A material in the person's colour: Principled base colour (Cycles, EEVEE) and the
     viewport/Workbench display colour."""
-    linear = srgb_to_linear(np.array(person_colour(index)))
+    linear = srgb_to_linear(np.array(person_colour(person_id)))
     mat = bpy.data.materials.new(name)
     if bpy.app.version < (5, 0):
         mat.use_nodes = True
@@ -87,11 +80,13 @@ def build_people(build, take, model, frames, pose_correctives=False):
     people = []
     ids = [int(i) for i in take.person_ids]
     rests = [person_rest_joints(model, take.betas[p]) for p in range(len(ids))]
-    names = [f"{build.collection.name}.person{pid}" for pid in ids]
+    summary = people_summary(take)  # names of the take's person map, colours, frames and views seen
+    names = [f"{build.collection.name}.{person}" for _, person, *_ in summary]
     armatures = build_armatures(build, names, rests)
     for p, pid in enumerate(ids):
         rest, name, arm_obj = rests[p], names[p], armatures[p]
         arm_obj[PERSON_PROP] = pid
+        _, arm_obj[NAME_PROP], colour, arm_obj[FRAMES_PROP], arm_obj[VIEWS_PROP] = summary[p]
         quat, location = pose_channels(take, p, rest, hands_mean)
         hide_frames, hidden = constant_steps(frames, ~np.asarray(take.valid[p]))
         hide = [Channel(path, 0, hidden.astype(np.float32), "Visibility", CONSTANT, hide_frames)
@@ -109,8 +104,9 @@ def build_people(build, take, model, frames, pose_correctives=False):
                 template = _template_mesh(build, model, take, pose_correctives)
             mesh_obj = _skinned_mesh(build, f"{name}.body", template, model, arm_obj, take, p)
         mesh_obj[PERSON_PROP] = pid
-        mesh_obj.data.materials.append(build.tag(person_material(f"{name}.body", p)))
-        arm_obj[COLOUR_PROP] = list(person_colour(p))
+        mesh_obj.data.materials.append(build.tag(person_material(f"{name}.body", pid)))
+        arm_obj[COLOUR_PROP] = list(colour)
+        arm_obj.color = mesh_obj.color = (*colour, 1.0)
         build.tag(animate(mesh_obj, f"{name}.body.visibility", frames, hide))
         _show_first_frame(mesh_obj, hidden)
         if model is not None:

@@ -5,6 +5,13 @@ views.
 Where the clips are comes from the take's meta `sources` (one entry per view, written by
 `reconstruct`: {"path": clip, "start_time": seconds into the clip at timestep 0}) or from the
 caller (the add-on's clip list).
+
+A clip whose lens was undistorted before the network (take meta `known_cameras.distortion`) is
+shown undistorted when Blender's movie-clip distortion can express the lens: OpenCV's pinhole
+model with radial terms only (k1 k2 k3; p1 p2 and k4..k6 zero) is Blender's Brown-Conrady model,
+with "render undistorted" on the background. The reconstruction kept the camera matrix for
+such lenses (backend/undistort.py), so Blender's undistorted frame lines up with the take's
+camera. Other lenses (fisheye, tangential or rational terms) are shown as recorded.
 """
 
 import json
@@ -74,7 +81,35 @@ def take_cameras(collection):
     return sorted(cams, key=lambda o: o[VIEW_PROP])
 
 
-def attach_source_clip(camera_obj, clip_path, scene, start_time=0.0, alpha=1.0):
+def set_clip_lens(clip, distortion):
+    """Blender's Brown-Conrady distortion on the clip from OpenCV's pinhole model; False when the
+    lens cannot be expressed (fisheye, rational or tangential terms) or none is given.
+
+    distortion: {"model", "coefficients" (OpenCV order k1 k2 p1 p2 k3 k4 k5 k6), "K" (3x3, pixels
+    of the clip, OpenCV: pixel centres at integers, y down)}. Blender's tracking camera measures
+    the principal point from the frame's bottom-left corner, y up: (cx + 0.5, H - cy - 0.5).
+    Only the radial terms k1 k2 k3 are used: Blender's compositor undistortion with p1 or p2 set
+    did not reproduce OpenCV's tangential terms in any sign convention we tried (docs/cameras.md).
+    """
+    if not distortion or distortion.get("model") != "pinhole":
+        return False
+    k = list(distortion["coefficients"]) + [0.0] * 8
+    if any(abs(c) > 0 for c in (k[2], k[3], *k[5:8])):
+        return False
+    K = distortion["K"]
+    width, height = clip.size
+    cam = clip.tracking.camera
+    cam.units = "PIXELS"
+    cam.distortion_model = "BROWN"
+    cam.focal_length_pixels = float(K[0][0])
+    cam.pixel_aspect = float(K[1][1]) / float(K[0][0])
+    cam.principal_point_pixels = (float(K[0][2]) + 0.5, float(height) - float(K[1][2]) - 0.5)
+    cam.brown_k1, cam.brown_k2, cam.brown_k3, cam.brown_k4 = float(k[0]), float(k[1]), float(k[4]), 0.0
+    cam.brown_p1 = cam.brown_p2 = 0.0
+    return True
+
+
+def attach_source_clip(camera_obj, clip_path, scene, start_time=0.0, alpha=1.0, distortion=None):
     """Show `clip_path` behind the camera so that clip time `start_time` is at scene.frame_start.
 
     Blender plays a movie clip one clip frame per scene frame from `clip.frame_start`, so the clip
@@ -100,15 +135,18 @@ def attach_source_clip(camera_obj, clip_path, scene, start_time=0.0, alpha=1.0):
     bg.use_camera_clip = False
     bg.alpha = alpha
     bg.frame_method = "FIT"
+    bg.clip_user.use_render_undistorted = set_clip_lens(clip, distortion)
     return clip
 
 
 def attach_sources_from_meta(collection, take_meta, scene):
     """Attach every view's clip listed in the take meta `sources`; returns the views done."""
     done = []
-    for cam, source in zip(take_cameras(collection), take_meta.get("sources") or []):
+    lenses = (take_meta.get("known_cameras") or {}).get("distortion") or []
+    for v, (cam, source) in enumerate(zip(take_cameras(collection), take_meta.get("sources") or [])):
         if source and source.get("path") and os.path.isfile(source["path"]):
-            attach_source_clip(cam, source["path"], scene, float(source.get("start_time", 0.0)))
+            lens = source.get("lens") or (lenses[v] if v < len(lenses) else None)
+            attach_source_clip(cam, source["path"], scene, float(source.get("start_time", 0.0)), distortion=lens)
             done.append(cam[VIEW_PROP])
     return done
 

@@ -3,15 +3,17 @@
 from ..body.model_file import configured_model
 from ..io.take import read_take
 from .build import build_take
-from .collection import BUILD_PROP, remove_take
+from .collection import remove_take
+from .props import BUILD_PROP, TAKE_PATH_PROP, VIEWS_PATH_PROP
 from .render_setup import attach_sources_from_meta
 
 
-def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=None):
+def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=None, views_path=None):
     """Build the take at `take_path` into `scene` as a new collection `name`.
 
     `replace`: a previous take collection to remove first. `sources`: the add-on's per-view clips
-    ({"path", "start_time"}) for the camera backgrounds.
+    ({"path", "start_time"}) for the camera backgrounds. `views_path`: the views file the take was
+    fused from (People > Refine re-fuses it). The collection remembers both paths.
     Returns (collection, summary text).
     """
     take = read_take(take_path)
@@ -27,6 +29,9 @@ def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=No
     if replace is not None and replace.get(BUILD_PROP) is not None:
         remove_take(replace)
     collection = build_take(take, name=name, smplx_model=model, scene=scene)
+    collection[TAKE_PATH_PROP] = str(take_path)
+    if views_path:
+        collection[VIEWS_PATH_PROP] = str(views_path)
     attach_sources_from_meta(collection, take.meta, scene)
     scale = (take.meta.get("source") or {}).get("scale")  # fusion's scene scale (fusion.pipeline)
     summary = (f"{take.num_people} people, {take.num_views} views, {take.num_frames} frames "

@@ -32,18 +32,19 @@ def full_pose_matrices(global_orient, body_pose, jaw_pose, left_hand_pose, right
     return axis_angle_to_matrix(np.concatenate(parts, axis=-2))
 
 
-def forward_kinematics(rot, rest_joints, parents=PARENTS):
+def forward_kinematics(rot, rest_joints, parents=PARENTS, joints=None):
     """World rotations and positions of every joint, root at its rest position.
 
-    rot (..., 55, 3, 3) local rotations, rest_joints (..., 55, 3).
+    rot (..., 55, 3, 3) local rotations, rest_joints (..., 55, 3). `joints`: only these joints
+    (ascending, each after its parent, the root first) are computed; the others are left zero.
     Returns (G_rot (..., 55, 3, 3), G_pos (..., 55, 3)).
     """
     rest_joints = np.broadcast_to(rest_joints, rot.shape[:-2] + (3,))
-    g_rot = np.empty_like(rot)
-    g_pos = np.empty(rot.shape[:-2] + (3,))
+    g_rot = np.zeros_like(rot) if joints is not None else np.empty_like(rot)
+    g_pos = np.zeros(rot.shape[:-2] + (3,))
     g_rot[..., 0, :, :] = rot[..., 0, :, :]
     g_pos[..., 0, :] = rest_joints[..., 0, :]
-    for j in range(1, len(parents)):
+    for j in (range(1, len(parents)) if joints is None else [j for j in joints if j > 0]):
         p = parents[j]
         g_rot[..., j, :, :] = g_rot[..., p, :, :] @ rot[..., j, :, :]
         offset = rest_joints[..., j, :] - rest_joints[..., p, :]

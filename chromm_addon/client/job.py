@@ -38,6 +38,7 @@ class Reconstruction:
         self.done = self.total = 0
         self.fraction, self.eta_s = 0.0, None
         self.take_path = None
+        self.views_path = None
         self.started = time.time()
 
     # Called from the main thread.
@@ -45,6 +46,7 @@ class Reconstruction:
         with self._lock:
             return {"state": self.state, "stage": self.stage, "fraction": self.fraction,
                     "eta_s": self.eta_s, "error": self.error, "take_path": self.take_path,
+                    "views_path": self.views_path,
                     "job_id": self.job_id, "done": self.done, "total": self.total}
 
     def cancel(self):
@@ -109,7 +111,13 @@ class Reconstruction:
         if self.state == DOWNLOADING:
             path = os.path.join(self.result_dir, f"chromm-{self.job_id}.npz")
             self.client.download_take(self.job_id, path)
-            self._set(state=READY, stage="building the scene", take_path=path, fraction=1.0)
+            views = os.path.join(self.result_dir, f"chromm-{self.job_id}_views.npz")
+            try:
+                self.client.download_views(self.job_id, views)
+            except ServiceError:
+                views = None  # a backend without views files: the take cannot be refined
+            self._set(state=READY, stage="building the scene", take_path=path, views_path=views,
+                      fraction=1.0)
 
     def _apply_status(self, status):
         remote = status.get("state")

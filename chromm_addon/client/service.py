@@ -71,7 +71,14 @@ class ServiceClient:
 
     def download_take(self, job_id, dest):
         """Write the job's take file to `dest` atomically; returns dest."""
-        with self._request("GET", f"/jobs/{job_id}/take", timeout=max(self.timeout, 120)) as resp, \
+        return self._download(f"/jobs/{job_id}/take", dest)
+
+    def download_views(self, job_id, dest):
+        """Write the job's views file (what Refine re-fuses) to `dest` atomically; returns dest."""
+        return self._download(f"/jobs/{job_id}/views", dest)
+
+    def _download(self, route, dest):
+        with self._request("GET", route, timeout=max(self.timeout, 120)) as resp, \
                 atomic_output(dest, suffix=".npz") as tmp:
             with open(tmp, "wb") as fh:
                 shutil.copyfileobj(resp, fh, 1 << 20)

@@ -1,5 +1,5 @@
-"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--config FILE] [--smooth] [...]`: the test-time modules
-on a views file. Every option of `options.FuseOptions` has a flag (`--help` lists them)."""
+"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--config FILE] [--no-smooth] [...]`: the test-time
+modules on a views file. Every option of `options.FuseOptions` has a flag (`--help` lists them)."""
 
 
 def add_arguments(parser):

@@ -21,6 +21,10 @@ def add_arguments(parser):
     # Shorthand of --network tiny (tests, CI).
     parser.add_argument("--tiny-network", dest="network", action="store_const", const="tiny",
                         help=argparse.SUPPRESS)
+    parser.add_argument("--cameras", nargs="+", metavar="FILE",
+                        help="known cameras: our JSON (docs/cameras.md), OpenCV calibration files (one per "
+                             "clip, in clip order) or EasyMocap intri.yml/extri.yml: intrinsics, lens "
+                             "distortion (undistorted before the network) and poses (the take keeps their frame)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -45,7 +49,12 @@ def run(args):
         except ImportError:
             raise ChrommError(f"{args.blend}: --blend needs the bpy module (run with the project's .venv)") from None
     offsets = [o.strip() for value in args.offsets or () for o in value.split(",") if o.strip()] or None
-    options = from_args(ReconstructOptions, args, clips=args.clips, offsets=offsets)
+    given = dict(clips=args.clips, offsets=offsets)
+    if args.cameras:
+        from ..io.cameras import read_camera_files
+
+        given["cameras"] = read_camera_files(args.cameras)
+    options = from_args(ReconstructOptions, args, **given)
     bar = None if args.quiet else TerminalBar()
     try:
         stats = reconstruct(options, args.output, views_out=args.views_out, blend_out=args.blend,
@@ -53,6 +62,8 @@ def run(args):
     finally:
         if bar is not None:
             bar.finish()
+    for note in stats.notes:
+        print(f"note: {note}")
     written = ", ".join(p for p in (args.output, args.views_out, args.blend) if p)
     print(f"reconstructed {stats.timesteps} timesteps of {len(args.clips)} views in {stats.windows} "
           f"window(s) of {stats.window_size}: {written}")

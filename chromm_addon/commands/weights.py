@@ -33,10 +33,12 @@ def _check_file(kind, path, expected):
     if kind == "chromm":
         w.check_chromm_metadata(path)
         parts = w.split_chromm_state(w.read_key_shapes(path, "chromm"), path)
-        reports = [w.match_shapes(expected[part], parts[part], path, w.UNUSED_PREFIXES.get(part, ()), f"{part}.")
+        reports = [w.match_shapes(expected[part], parts[part], path, w.UNUSED_PREFIXES.get(part, ()), f"{part}.",
+                                  w.OPTIONAL_PREFIXES.get(part, ()))
                    for part in ("heads", "pi3x", "multihmr") if parts[part]]
     else:
-        reports = [w.match_shapes(expected[kind], w.read_key_shapes(path, kind), path, w.UNUSED_PREFIXES[kind])]
+        reports = [w.match_shapes(expected[kind], w.read_key_shapes(path, kind), path, w.UNUSED_PREFIXES[kind],
+                                  optional_prefixes=w.OPTIONAL_PREFIXES.get(kind, ()))]
     for report in reports:
         if report.missing:
             raise ChrommError(f"{path}: {len(report.missing)} keys the network needs are missing "

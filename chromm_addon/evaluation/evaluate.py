@@ -37,15 +37,30 @@ def _body(joints):
     return joints[..., M.BODY_JOINTS, :]
 
 
-def _person_metrics(pred, gt, frames, fps, segment):
-    """Body metrics of one person's (T, 55, 3) predicted (true-world aligned) and true joints."""
+def _person_metrics(pred, gt, frames, fps, segment, contact=None, pred_own=None):
+    """Body metrics of one person's (T, 55, 3) predicted (true-world aligned) and true joints.
+
+    `contact` (T, 2) ground-truth foot contact (left, right) or None: foot sliding then counts
+    the labelled frames (else those where the true foot moves < 1 cm), and `foot_height` is the
+    mean |predicted - true height above the floor| of the planted foot joints (floor penetration
+    or float), heights taken in each one's own world (`pred_own`: the prediction before the
+    alignment onto the true world, whose floor is z = 0 like the truth's), so that the error of
+    the camera-based alignment does not count."""
     p, g = _body(pred[frames]), _body(gt[frames])
     feet = list(M.FOOT_JOINTS)
-    return {"mpjpe": M.mpjpe(p, g), "pa_mpjpe": M.pa_mpjpe(p, g),
-            "w_mpjpe": M.w_mpjpe(p, g, segment), "wa_mpjpe": M.wa_mpjpe(p, g, segment),
-            "world_mpjpe": M.world_mpjpe(p, g), "rte": M.rte(p[:, 0], g[:, 0]),
-            "jitter": M.jitter(_body(pred), fps, frames), "gt_jitter": M.jitter(_body(gt), fps, frames),
-            "foot_sliding": M.foot_sliding(pred[:, feet], gt[:, feet], valid=frames)}
+    point_contact = None if contact is None else np.asarray(contact, bool)[:, [0, 1, 0, 1]]
+    out = {"mpjpe": M.mpjpe(p, g), "pa_mpjpe": M.pa_mpjpe(p, g),
+           "w_mpjpe": M.w_mpjpe(p, g, segment), "wa_mpjpe": M.wa_mpjpe(p, g, segment),
+           "world_mpjpe": M.world_mpjpe(p, g), "rte": M.rte(p[:, 0], g[:, 0]),
+           "jitter": M.jitter(_body(pred), fps, frames), "gt_jitter": M.jitter(_body(gt), fps, frames),
+           "foot_sliding": M.foot_sliding(pred[:, feet], gt[:, feet], valid=frames,
+                                          contact=point_contact)}
+    if point_contact is not None:
+        planted = point_contact & frames[:, None]
+        own = pred if pred_own is None else pred_own
+        dz = np.abs(own[:, feet, 2] - gt[:, feet, 2])[planted]
+        out["foot_height"] = float(dz.mean()) if dz.size else float("nan")
+    return out
 
 
 def _weighted_mean(rows, weights):
@@ -93,7 +108,9 @@ def evaluate_take(pred_take, scene, model=None, views=None, segment=M.SEGMENT,
     for q, g in M.match_by_cost(-pair_frames, max_cost=-1):
         frames = gt_valid[g] & pred_valid[q]
         covered += int(frames.sum())
-        rows.append(_person_metrics(pred_rigid[q], gt[g], frames, scene.fps, segment))
+        contact = None if scene.foot_contact is None else scene.foot_contact[g]
+        rows.append(_person_metrics(pred_rigid[q], gt[g], frames, scene.fps, segment, contact,
+                                    pred_own=pred_raw[q]))
         weights.append(frames.sum())
     result.update(_weighted_mean(rows, weights) if rows else {})
     result["coverage"] = covered / max(int(gt_valid.sum()), 1)

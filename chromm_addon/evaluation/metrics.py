@@ -120,12 +120,19 @@ def jitter(joints, fps, valid=None):
     return float(d3.mean() * fps**3) if d3.size else float("nan")
 
 
-def foot_sliding(pred_feet, gt_feet, threshold=0.01, valid=None):
+def foot_sliding(pred_feet, gt_feet, threshold=0.01, valid=None, contact=None):
     """Mean predicted per-frame displacement of (T, K, 3) foot points where the ground truth
-    moves less than `threshold` metres per frame (contact); `valid` (T,) as in `jitter`."""
+    moves less than `threshold` metres per frame (contact); `valid` (T,) as in `jitter`.
+
+    `contact` (T, K) bool, ground-truth contact labels per point, replaces the threshold: a step
+    t -> t+1 counts when the point is in contact at both."""
     pd = np.linalg.norm(np.diff(np.asarray(pred_feet, np.float64), axis=0), axis=-1)
-    gd = np.linalg.norm(np.diff(np.asarray(gt_feet, np.float64), axis=0), axis=-1)
-    contact = gd < threshold
+    if contact is not None:
+        c = np.asarray(contact, bool)
+        contact = c[1:] & c[:-1]
+    else:
+        gd = np.linalg.norm(np.diff(np.asarray(gt_feet, np.float64), axis=0), axis=-1)
+        contact = gd < threshold
     if valid is not None:
         v = np.asarray(valid, bool)
         contact &= (v[1:] & v[:-1])[:, None]

@@ -3,10 +3,14 @@
 People walk on the floor of the project's world (Z up, metres, floor z = 0) along ellipses near
 the centre; every second person walks a slightly larger copy of the previous one's ellipse the
 other way round, so pairs pass each other about `pass_gap` metres apart twice per loop, and the
-pairs' ellipses cross each other. Poses are a kinematic walk (hip, knee, ankle, arm swing, a
-little pelvis and spine twist) whose phase follows the distance walked, so the stance foot nearly
-stops on the floor. Each frame the body is lifted so its lowest foot joint sits at the height the
-foot joints have above the soles (from the model file, or a constant without one).
+pairs' ellipses cross each other. People walk in stretches of 3-7 s that start and end at rest
+and stand for 0.8-2 s in between, both feet down; they turn as the ellipse curves. The walk is
+built from footsteps: each foot bears weight for 60 % of its gait cycle, planted flat on the
+floor (sole at z = 0) where the pelvis passes over it, and swings to its next footstep in
+between; the legs are solved onto the footsteps by analytic IK (`body.ik`), so a planted foot
+does not move at all, and the pelvis is as high as the legs allow (a smooth lower envelope). The
+upper body swings its arms, twists its spine and nods. `scene.foot_contact` holds the
+ground-truth contact labels (P, T, 2): left, right foot bearing weight.
 
 Cameras stand on a ring around the action at 1-2 m height and look at its centre; focal lengths,
 principal points and image orientation (landscape or portrait) vary per view, and cameras may
@@ -20,8 +24,10 @@ import dataclasses
 
 import numpy as np
 
+from ..body.ik import LEGS, flat_foot_rotation, leg_reach, solve_leg
 from ..body.lbs import full_pose_matrices, posed_joints
 from ..body.skeleton import approximate_rest_joints
+from ..fusion.smoothing import lower_envelope
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 NUM_BETAS = 10
@@ -29,8 +35,9 @@ NUM_EXPRESSION = 10
 FOOT_JOINTS = (7, 8, 10, 11)  # left/right ankle, left/right foot
 # Height of the lowest foot joint above the sole when no model file gives it (metres).
 DEFAULT_FOOT_CLEARANCE = 0.05
-FOOT_SOFTNESS = 0.01  # metres (soft minimum over the foot joints)
-HEIGHT_SMOOTHING_S = 0.06  # seconds (Gaussian sigma on the body height: no kink at foot switches)
+STANCE = 0.6  # share of its gait cycle a foot bears weight (two double supports of 0.1)
+STEP_HEIGHT = 0.08  # metres the swinging ankle is lifted at most
+LEG_BODY_JOINTS = (0, 1, 3, 4, 6, 7, 9, 10)  # body_pose indices of hips, knees, ankles, feet
 LANDSCAPE, PORTRAIT = (1280, 720), (720, 1280)
 
 
@@ -56,6 +63,7 @@ class SyntheticScene:
     transl: np.ndarray           # (P, T, 3)
     valid: np.ndarray            # (P, T) bool
     rest_joints: np.ndarray      # (P, 55, 3) rest skeleton per person (model's or approximate)
+    foot_contact: np.ndarray = None  # (P, T, 2) bool: left / right foot bears weight (planted)
     seed: int = 0
     model: object = None         # the SmplxModel the scene was made with, or None
 
@@ -112,12 +120,13 @@ class SyntheticScene:
                     jaw_pose=f32(self.jaw_pose), body_pose=f32(self.body_pose),
                     left_hand_pose=f32(self.left_hand_pose),
                     right_hand_pose=f32(self.right_hand_pose), transl=f32(self.transl),
-                    valid=np.asarray(self.valid, dtype=bool))
+                    valid=np.asarray(self.valid, dtype=bool),
+                    foot_contact=None if self.foot_contact is None else np.asarray(self.foot_contact, bool))
 
 
 def make_scene(num_people=4, num_views=4, num_frames=300, fps=30.0, seed=0, same_shape=False,
                image_size=None, camera_motion=0.0, camera_radius=(6.0, 7.5), walk_speed=(1.0, 1.4),
-               pass_gap=0.5, min_separation=0.4, model=None, point_spacing=0.12):
+               pass_gap=0.5, min_separation=0.4, model=None, point_spacing=0.12, pauses=True):
     """A deterministic synthetic scene (same arguments and seed, same arrays).
 
     image_size: (width, height) for every view, or a list of one per view; None gives 1280x720
@@ -126,6 +135,7 @@ def make_scene(num_people=4, num_views=4, num_frames=300, fps=30.0, seed=0, same
     camera_motion: amplitude in metres of a slow drift of each camera along the ring (0: static).
     model: an SmplxModel for the rest skeletons (betas-dependent) and foot clearance; None uses
     `approximate_rest_joints`, so nothing needs a model file.
+    pauses: walking stretches of 3-7 s with standing pauses between them (False: walk throughout).
     """
     if num_people < 0 or num_views < 1 or num_frames < 1 or fps <= 0:
         raise ValueError("make_scene needs num_people >= 0, num_views >= 1, num_frames >= 1, fps > 0")
@@ -144,7 +154,7 @@ def make_scene(num_people=4, num_views=4, num_frames=300, fps=30.0, seed=0, same
                      for b in betas]) if P else np.zeros((0, 55, 3))
     clearance = np.array([_foot_clearance(model, b) for b in betas])
 
-    paths = _walk_paths(r_people, P, times, walk_speed, pass_gap, min_separation)
+    paths = _walk_paths(r_people, P, times, walk_speed, pass_gap, min_separation, pauses)
     poses = [_walk_pose(r_people, path, times) for path in paths]
     go = np.stack([p[0] for p in poses]) if P else np.zeros((0, T, 3))
     body = np.stack([p[1] for p in poses]) if P else np.zeros((0, T, 21, 3))
@@ -154,15 +164,15 @@ def make_scene(num_people=4, num_views=4, num_frames=300, fps=30.0, seed=0, same
     expr = np.stack([_smooth_noise(r_people, times, (NUM_EXPRESSION,), 0.3, 0.2)
                      for _ in range(P)]) if P else np.zeros((0, T, NUM_EXPRESSION))
 
-    # transl: pelvis over the path, lowest foot joint at the clearance height.
+    # Legs solved onto the footsteps, the pelvis as high as they allow.
     transl = np.zeros((P, T, 3))
+    contact = np.zeros((P, T, 2), dtype=bool)
     for p in range(P):
-        rot = full_pose_matrices(go[p], body[p], jaw[p], lh[p], rh[p])
         rest_p = model_rest_joints(model, betas[p], expr[p]) if model is not None else rest[p]
-        j0 = posed_joints(rest_p, betas[p], rot, np.zeros((T, 3)))
-        transl[p, :, :2] = paths[p]["xy"] - rest_p[..., 0, :2]
-        height = clearance[p] - _soft_min(j0[:, FOOT_JOINTS, 2], FOOT_SOFTNESS)
-        transl[p, :, 2] = _gaussian_smooth(height, HEIGHT_SMOOTHING_S * fps)
+        rest0 = rest_p[0] if rest_p.ndim == 3 else rest_p
+        ankle_height = clearance[p] + rest0[LEGS[0][2], 1] - rest0[list(FOOT_JOINTS), 1].min()
+        transl[p], body[p], contact[p] = _plant_legs(go[p], body[p], jaw[p], lh[p], rh[p], rest_p,
+                                                     paths[p], times, ankle_height, fps)
 
     sizes = _image_sizes(image_size, num_views)
     cam_K, cam_c2w = _cameras(r_cams, num_views, times, sizes, camera_radius, camera_motion)
@@ -173,17 +183,10 @@ def make_scene(num_people=4, num_views=4, num_frames=300, fps=30.0, seed=0, same
         points=points, colors=colors, person_ids=np.arange(P, dtype=np.int32), betas=betas,
         expression=expr, global_orient=go, body_pose=body, jaw_pose=jaw, left_hand_pose=lh,
         right_hand_pose=rh, transl=transl, valid=np.ones((P, T), dtype=bool), rest_joints=rest,
-        seed=int(seed), model=model)
+        foot_contact=contact, seed=int(seed), model=model)
 
 
 # --- people -------------------------------------------------------------------------------------
-
-def _soft_min(x, softness):
-    """Smooth lower bound of min over the last axis (log-sum-exp), within softness*log(n) of it:
-    a hard min would give the body's height a kink at every change of supporting foot joint."""
-    m = x.min(axis=-1, keepdims=True)
-    return (m - softness * np.log(np.sum(np.exp(-(x - m) / softness), axis=-1, keepdims=True)))[..., 0]
-
 
 def _gaussian_smooth(x, sigma):
     """Gaussian filter along axis 0 with edge padding (numpy only)."""
@@ -213,8 +216,46 @@ def _foot_clearance(model, betas):
     return float(joints[list(FOOT_JOINTS), up].min() - verts[:, up].min())
 
 
-def _walk_paths(rng, num_people, times, walk_speed, pass_gap, min_separation):
-    """Per person: xy (T, 2) positions, heading (T,) radians, distance walked (T,)."""
+def _eased_walk(duration, ramp, times):
+    """Cycles walked after `times` seconds of a stretch of `duration` s at one cycle per second
+    whose speed ramps up and down as sin^2 over `ramp` s (zero velocity and acceleration at rest)."""
+    tau = np.clip(times, 0.0, duration)
+    ramp = min(ramp, duration / 2)
+
+    def up(x):
+        x = np.clip(x, 0.0, ramp)
+        return x / 2 - ramp / (2 * np.pi) * np.sin(np.pi * x / ramp)
+
+    total = duration - ramp
+    middle = np.clip(tau - ramp, 0.0, duration - 2 * ramp)
+    return np.where(tau <= duration - ramp, up(tau) + middle, total - up(duration - tau))
+
+
+def _gait_phase(rng, times, cadence, pauses):
+    """(T,) gait phase in cycles. Walking stretches of 3-7 s at `cadence` cycles per second, each
+    starting and ending at rest, with standing pauses of 0.8-2 s between them; every stretch ends
+    at a double-support phase (k / 2 + 0.05), so both feet are down while the person stands.
+    Without `pauses`, one endless stretch at full speed."""
+    if not pauses:
+        return rng.uniform(0, 1) + cadence * times
+    ramp = 0.5
+    phase = np.full(len(times), 0.5 * rng.integers(0, 2) + 0.05)
+    t0 = rng.uniform(0.0, 1.5)  # standing at the start for a moment
+    a = phase[0]
+    end = times[-1] if len(times) else 0.0
+    while t0 <= end:
+        cycles = rng.uniform(3.0, 7.0) * cadence
+        b = np.ceil(2 * (a + cycles - 0.05)) / 2 + 0.05
+        duration = (b - a) / cadence + ramp
+        after = times >= t0
+        phase[after] = a + cadence * _eased_walk(duration, ramp, times[after] - t0)
+        a, t0 = b, t0 + duration + rng.uniform(0.8, 2.0)
+    return phase
+
+
+def _walk_paths(rng, num_people, times, walk_speed, pass_gap, min_separation, pauses):
+    """Per person: pelvis xy (T, 2), heading (T,), gait phase (T,), stride length, and a function
+    giving the pelvis xy and heading at any gait phase (for footstep placement)."""
     paths = []
     for p in range(num_people):
         if p % 2 == 0:
@@ -227,25 +268,106 @@ def _walk_paths(rng, num_people, times, walk_speed, pass_gap, min_separation):
             a, b, direction = a + pass_gap, b + pass_gap, -1.0
             u0 = u0 + rng.uniform(0.6 * np.pi, 1.4 * np.pi)
         speed = rng.uniform(*walk_speed)
-        omega = speed / (0.5 * (a + b))
-        u = u0 + direction * omega * times
-        local = np.stack([a * np.cos(u), b * np.sin(u)], -1)
-        dlocal = direction * np.stack([-a * np.sin(u), b * np.cos(u)], -1)
+        cadence = rng.uniform(1.05, 1.15)  # gait cycles (two steps) per second
+        stride = speed / cadence
+        phase = _gait_phase(rng, times, cadence, pauses)
         c, s = np.cos(tilt), np.sin(tilt)
         rot = np.array([[c, -s], [s, c]])
-        paths.append({"xy": centre + local @ rot.T, "vel": dlocal @ rot.T * omega})
+
+        # the ellipse by arc length, so the pelvis moves at `stride` per gait cycle everywhere
+        u_table = u0 + direction * np.linspace(0.0, 2 * np.pi, 721)
+        step = np.hypot(a * np.diff(np.cos(u_table)), b * np.diff(np.sin(u_table)))
+        s_table = np.concatenate([[0.0], np.cumsum(step)])
+
+        def ellipse(ph, a=a, b=b, direction=direction, stride=stride, ph0=phase[0],
+                    centre=centre, rot=rot, u_table=u_table, s_table=s_table):
+            dist = (np.asarray(ph) - ph0) * stride
+            laps, rem = np.divmod(dist, s_table[-1])
+            u = direction * 2 * np.pi * laps + np.interp(rem, s_table, u_table)
+            xy = centre + np.stack([a * np.cos(u), b * np.sin(u)], -1) @ rot.T
+            tangent = direction * np.stack([-a * np.sin(u), b * np.cos(u)], -1) @ rot.T
+            return xy, np.arctan2(tangent[..., 1], tangent[..., 0])
+
+        xy, heading = ellipse(phase)
+        paths.append({"xy": xy, "heading": np.unwrap(heading), "phase": phase, "stride": stride,
+                      "ellipse": ellipse})
     _keep_apart(paths, times, min_separation)
-    for path in paths:
-        vel = path.pop("vel")
-        path["heading"] = np.arctan2(vel[:, 1], vel[:, 0])
-        step = np.linalg.norm(vel, axis=1)
-        path["distance"] = np.concatenate([[0.0], np.cumsum(0.5 * (step[1:] + step[:-1]) * np.diff(times))])
     return paths
+
+
+def _path_at_phase(path, times, ph):
+    """Pelvis xy and heading at gait phases `ph` (nudges of `_keep_apart` at the matching time)."""
+    xy, heading = path["ellipse"](ph)
+    t = np.interp(ph, path["phase"], times)
+    nudge = np.stack([np.interp(t, times, path["nudge"][:, k]) for k in range(2)], -1)
+    return xy + nudge, heading
+
+
+def _smootherstep(u):
+    return u * u * u * (u * (6 * u - 15) + 10)
+
+
+def _footsteps(path, times, rest, ankle_height):
+    """World ankle targets (2, T, 3), foot yaw (2, T) and contact (2, T) bool of a walk.
+
+    Foot f bears weight for the first `STANCE` of each of its gait cycles (the right foot's
+    cycles start half a cycle after the left's), standing where the pelvis passes over it at
+    mid-stance, beside it by the rest skeleton's ankle offset; in between it swings to the next
+    footstep along a smootherstep, lifted by up to `STEP_HEIGHT` (zero velocity at both ends).
+    """
+    phase = path["phase"]
+    n_lo, n_hi = int(np.floor(phase.min())) - 1, int(np.ceil(phase.max())) + 2
+    targets, yaws, contact = np.zeros((2, len(times), 3)), np.zeros((2, len(times))), np.zeros((2, len(times)), bool)
+    for f, (_, _, ankle, _) in enumerate(LEGS):
+        cycles = np.arange(n_lo, n_hi)
+        mid = cycles + 0.5 * f + 0.5 * STANCE
+        xy, heading = _path_at_phase(path, times, mid)
+        offset = rest[ankle, [0, 2]] - rest[0, [0, 2]]  # body left (x) and forward (z)
+        left = np.stack([-np.sin(heading), np.cos(heading)], -1)
+        forward = np.stack([np.cos(heading), np.sin(heading)], -1)
+        place = xy + offset[0] * left + offset[1] * forward
+        heading = np.unwrap(heading)
+        c = phase - 0.5 * f
+        n = np.floor(c).astype(int)
+        frac = c - n
+        i = n - n_lo
+        u = _smootherstep(np.clip((frac - STANCE) / (1 - STANCE), 0.0, 1.0))
+        targets[f, :, :2] = place[i] + u[:, None] * (place[i + 1] - place[i])
+        targets[f, :, 2] = ankle_height + STEP_HEIGHT * np.sin(np.pi * u) ** 2
+        yaws[f] = heading[i] + u * (heading[i + 1] - heading[i])
+        contact[f] = frac <= STANCE
+    return targets, yaws, contact
+
+
+def _plant_legs(go, body, jaw, lh, rh, rest, path, times, ankle_height, fps):
+    """transl (T, 3) and body pose with both legs solved by IK onto the footsteps; contact (T, 2).
+
+    The pelvis height is the highest the legs allow: at most 96 % of each leg's reach from every
+    foot target, through a smooth lower envelope (so the solve never clamps and the planted feet
+    do not move at all)."""
+    rot = full_pose_matrices(go, body, jaw, lh, rh)
+    targets, yaws, contact = _footsteps(path, times, rest[0] if rest.ndim == 3 else rest, ankle_height)
+    rest_t = np.broadcast_to(rest, rot.shape[:-2] + (3,))
+    pelvis = rest_t[:, 0]
+    hip_offset = np.einsum("tij,tfj->tfi", rot[:, 0], rest_t[:, [LEGS[0][0], LEGS[1][0]]] - pelvis[:, None])
+    height = np.full(len(times), np.inf)
+    for f in range(2):
+        horizontal = path["xy"] + hip_offset[:, f, :2] - targets[f, :, :2]
+        reach = leg_reach(rest_t, f, 0.96)
+        vertical = np.sqrt(np.clip(reach**2 - np.sum(horizontal**2, -1), 0.0, None))
+        height = np.minimum(height, targets[f, :, 2] + vertical - hip_offset[:, f, 2])
+    pelvis_z = lower_envelope(height, max(1, int(round(0.2 * fps))))
+    transl = np.concatenate([path["xy"], pelvis_z[:, None]], -1) - pelvis
+    for f in range(2):
+        rot = solve_leg(rot, rest_t, transl, f, targets[f], flat_foot_rotation(yaws[f]))
+    return transl, matrix_to_axis_angle(rot[:, 1:22]), contact.T
 
 
 def _keep_apart(paths, times, min_separation, iterations=30):
     """Nudge crossing people apart so that pelvises stay about `min_separation` apart (bodies
     do not walk through each other); the nudges are smoothed over time (sigma 0.25 s)."""
+    for path in paths:
+        path["nudge"] = np.zeros_like(path["xy"])
     if len(paths) < 2 or len(times) < 2 or min_separation <= 0:
         return
     xy0 = np.stack([p["xy"] for p in paths])
@@ -259,7 +381,7 @@ def _keep_apart(paths, times, min_separation, iterations=30):
         correction = np.stack([[_gaussian_smooth(c[:, k], sigma) for k in range(2)] for c in correction])
         xy = xy0 + np.swapaxes(correction, 1, 2)
     for p, path in enumerate(paths):
-        path["vel"] = path["vel"] + np.gradient(xy[p] - xy0[p], times, axis=0)
+        path["nudge"] = xy[p] - xy0[p]
         path["xy"] = xy[p]
 
 
@@ -297,42 +419,31 @@ def _smooth_noise(rng, times, shape, amplitude, max_freq):
 def _walk_pose(rng, path, times):
     """Axis-angle global_orient (T,3), body (T,21,3), jaw (T,3), hands (T,15,3) x2 for a walk.
 
-    SMPL-X's rest frame has +Y up, +Z forward and the body's left on +X; the world is Z up, so
-    global_orient = Rz(heading + 90 deg) Rx(90 deg), then a small pelvis twist about body +Y.
+    global_orient = Rz(heading + 90 deg) Rx(90 deg) (see `body.ik.flat_foot_rotation`), then a small pelvis twist
+    about body +Y. The legs here are only a starting point: `_plant_legs` solves them onto the
+    footsteps. Arms swing against the legs, the spine counter-twists, the head nods.
     """
     T = len(times)
-    hip_amp = rng.uniform(0.30, 0.40)
-    # Hips follow a rounded triangle wave of the distance walked: while a leg is on the floor its
-    # angle falls at the rate that carries the foot back as fast as the body moves forward
-    # (leg length x angle rate = speed), so the stance foot stays put.
-    leg, k = 0.80, 0.9
-    stride = 4 * leg * hip_amp
-    phi = 2 * np.pi * path["distance"] / stride + rng.uniform(0, 2 * np.pi)
-    s = np.arcsin(k * np.sin(phi)) / np.arcsin(k)
-    c = np.cos(phi)
+    # +1 when the left foot touches down (gait phase k), -1 half a cycle later (right foot)
+    s = np.cos(2 * np.pi * path["phase"])
     zero = np.zeros(T)
+    moving = np.gradient(path["phase"], axis=0) > 1e-6 if T > 1 else np.zeros(T, bool)
+    s = s * _gaussian_smooth(moving.astype(np.float64), 3.0)  # arms settle while standing
 
     go = _compose(_rz(path["heading"] + np.pi / 2), _rx(np.full(T, np.pi / 2)), _ry(0.08 * s))
     body = np.zeros((T, 21, 3))
-    hip_l, hip_r = hip_amp * s, -hip_amp * s            # forward flexion, radians
-    knee_l = 0.1 + 0.6 * ((1 + c) / 2) ** 3             # knees bend while the leg swings forward
-    knee_r = 0.1 + 0.6 * ((1 - c) / 2) ** 3
-    body[:, 0] = _rx(-hip_l)
-    body[:, 1] = _rx(-hip_r)
-    body[:, 3] = _rx(knee_l)
-    body[:, 4] = _rx(knee_r)
-    body[:, 6] = _rx(0.5 * (hip_l - knee_l))            # ankles keep the feet roughly flat
-    body[:, 7] = _rx(0.5 * (hip_r - knee_r))
     for j in (2, 5, 8):                                 # spine1..3 counter-twist
         body[:, j] = _ry(-0.03 * s)
-    body[:, 14] = _rx(0.05 * np.sin(2 * phi))           # head nod
+    body[:, 14] = _rx(0.05 * np.sin(4 * np.pi * path["phase"]))  # head nod
     arm_amp = rng.uniform(0.25, 0.4)
     swing_l, swing_r = -arm_amp * s, arm_amp * s        # arms swing against the legs
     body[:, 15] = _compose(_rx(-swing_l), _rz(np.full(T, -1.25)))  # left arm down from T-pose
     body[:, 16] = _compose(_rx(-swing_r), _rz(np.full(T, 1.25)))
     body[:, 17] = _ry(-(0.3 + 0.075 * (1 + s)))       # elbows bend forward, more when the arm does
     body[:, 18] = _ry(0.3 + 0.075 * (1 - s))
-    body += _smooth_noise(rng, times, (21, 3), 0.03, 0.5)  # a little life in every joint
+    noise = _smooth_noise(rng, times, (21, 3), 0.03, 0.5)  # a little life in every joint
+    noise[:, list(LEG_BODY_JOINTS)] = 0.0                  # but the legs stay on their footsteps
+    body += noise
 
     jaw = _rx(0.05 + zero) + _smooth_noise(rng, times, (3,), 0.03, 0.3)
     curl = np.zeros((15, 3))

@@ -1,4 +1,5 @@
-"""Optional temporal smoothing without lag: local quadratic regression, centred and zero-phase.
+"""Temporal filtering: local quadratic regression, centred and zero-phase (the default), and the
+One Euro filter (causal, for comparison); people and cameras.
 
 Each timestep's value is the value at that timestep of a quadratic fitted, with Gaussian weights,
 to the samples within `half_window` steps on both sides. Symmetric in the interior (no phase lag),
@@ -6,11 +7,22 @@ exact for constant-acceleration motion, and at the ends of a segment the fit use
 one side only, so nothing is pulled towards a padded value. Rotations are smoothed as
 sign-continuous quaternions and renormalised (the chordal version of the same filter). Smoothing
 never crosses a gap in a person's track.
+
+The One Euro filter (Casiez, Roussel and Vogel, CHI 2012) is an adaptive first-order low-pass
+whose cutoff rises with speed; it is causal (made for live input) and so lags. It is here so the
+choice of the default is measured (docs/test-time-modules.md, "Temporal filtering").
+
+Cameras: a view whose (smoothed) centre stays within `static_m` of its mean and whose rotation
+stays within `static_deg` of its mean over the whole take stood on a tripod; it is written as
+one constant pose (mean centre, Karcher mean rotation). Other cameras are smoothed like people.
 """
 
 import numpy as np
 
-from ..geometry.rotations import make_sign_continuous, matrix_to_quaternion, quaternion_to_matrix
+from ..geometry.rotations import (make_sign_continuous, matrix_to_quaternion, mean_rotation,
+                                  quaternion_to_matrix, rotation_angle)
+
+FILTERS = ("quadratic", "one_euro")
 
 
 def _row(offsets, sigma, degree):
@@ -85,10 +97,93 @@ def smooth_values(values, valid, half_window):
     return out
 
 
-def smooth_rotations(rot, valid, half_window):
-    """Smooth (T, ..., 3, 3) rotations along time within each valid segment."""
+def _filter_quaternions(rot, valid, filter_fn):
+    """Rotations (T, ..., 3, 3) -> sign-continuous quaternions -> filter_fn -> rotations."""
     quat = matrix_to_quaternion(rot)
     for start, stop in segments(valid):
         quat[start:stop] = make_sign_continuous(quat[start:stop], axis=0)
-    quat = smooth_values(quat, valid, half_window)
-    return quaternion_to_matrix(quat)
+    return quaternion_to_matrix(filter_fn(quat))
+
+
+def smooth_rotations(rot, valid, half_window):
+    """Smooth (T, ..., 3, 3) rotations along time within each valid segment."""
+    return _filter_quaternions(rot, valid, lambda q: smooth_values(q, valid, half_window))
+
+def one_euro(values, valid, fps, min_cutoff_hz=1.0, beta=0.5, d_cutoff_hz=1.0):
+    """One Euro filter of (T, ...) values along time within each valid segment (causal).
+
+    The speed that raises the cutoff is the norm of the filtered derivative over all the
+    features of a timestep (a body moves as one)."""
+    out = np.array(values, dtype=np.float64)
+    te = 1.0 / fps
+
+    def alpha(cutoff):
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau / te)
+
+    a_d = alpha(d_cutoff_hz)
+    for start, stop in segments(valid):
+        x = out[start:stop].reshape(stop - start, -1).copy()
+        prev, dprev = x[0].copy(), np.zeros_like(x[0])
+        for i in range(1, len(x)):
+            dx = (x[i] - prev) / te
+            dprev = a_d * dx + (1 - a_d) * dprev
+            a = alpha(min_cutoff_hz + beta * np.linalg.norm(dprev) / np.sqrt(len(dprev)))
+            prev = a * x[i] + (1 - a) * prev
+            x[i] = prev
+        out[start:stop] = x.reshape(out[start:stop].shape)
+    return out
+
+
+def filter_values(values, valid, fps, method="quadratic", window_s=0.15, **one_euro_args):
+    """Filter (T, ...) values along time with the named filter (see FILTERS)."""
+    if method == "one_euro":
+        return one_euro(values, valid, fps, **one_euro_args)
+    return smooth_values(values, valid, max(1, int(round(window_s * fps))))
+
+
+def filter_rotations(rot, valid, fps, method="quadratic", window_s=0.15, **one_euro_args):
+    """Filter (T, ..., 3, 3) rotations as sign-continuous quaternions, renormalised."""
+    return _filter_quaternions(rot, valid,
+                               lambda q: filter_values(q, valid, fps, method, window_s, **one_euro_args))
+
+def camera_trajectories(c2w, fps, window_s=0.5, static_m=0.03, static_deg=0.5, method="quadratic",
+                        **one_euro_args):
+    """(V, T, 4, 4) camera-to-world poses filtered over time, and (V,) bool: static views.
+
+    A static view (tripod) gets one constant pose for the whole take; the others are filtered
+    with `method` over `window_s` (centres as values, rotations as quaternions)."""
+    c2w = np.array(c2w, dtype=np.float64)
+    num_views, num_frames = c2w.shape[:2]
+    static = np.zeros(num_views, dtype=bool)
+    every = np.ones(num_frames, dtype=bool)
+    for v in range(num_views):
+        centre = filter_values(c2w[v, :, :3, 3], every, fps, "quadratic", window_s)
+        rot = filter_rotations(c2w[v, :, :3, :3], every, fps, "quadratic", window_s)
+        mean_centre, mean_rot = centre.mean(0), mean_rotation(rot)
+        spread_m = np.linalg.norm(centre - mean_centre, axis=-1).max(initial=0.0)
+        spread_deg = np.rad2deg(rotation_angle(np.swapaxes(rot, -1, -2) @ mean_rot)).max(initial=0.0)
+        if spread_m <= static_m and spread_deg <= static_deg:
+            static[v] = True
+            c2w[v, :, :3, 3] = c2w[v, :, :3, 3].mean(0)
+            c2w[v, :, :3, :3] = mean_rotation(c2w[v, :, :3, :3])
+        elif method == "quadratic":
+            c2w[v, :, :3, 3], c2w[v, :, :3, :3] = centre, rot
+        else:
+            c2w[v, :, :3, 3] = filter_values(c2w[v, :, :3, 3], every, fps, method, window_s, **one_euro_args)
+            c2w[v, :, :3, :3] = filter_rotations(c2w[v, :, :3, :3], every, fps, method, window_s,
+                                                 **one_euro_args)
+    return c2w, static
+
+
+def lower_envelope(x, radius):
+    """A smooth curve never above `x`: a sliding minimum over +-radius, then a Gaussian filter
+    truncated at that radius (each output averages minima of windows that all hold its sample)."""
+    if radius < 1 or len(x) < 2:
+        return x
+    padded = np.concatenate([np.repeat(x[:1], radius), x, np.repeat(x[-1:], radius)])
+    low = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).min(axis=-1)
+    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / (radius / 3.0)) ** 2)
+    k /= k.sum()
+    padded = np.concatenate([np.repeat(low[:1], radius), low, np.repeat(low[-1:], radius)])
+    return np.convolve(padded, k, mode="valid")

@@ -17,6 +17,17 @@ matching is a cascade of minimum-cost assignments:
 Tracks with fewer than `min_track_s` of observations (false detections, stray clusters) are
 dropped, and only tracks that have reached that length may be re-identified after a long gap.
 All durations are in seconds and converted with the take's fps (at least one timestep).
+
+Re-identification must explain the gap, so a newcomer does not inherit a departed identity:
+- distance against time: the body must lie within `gate_m + reid_speed_mps * gap` of the lost
+  track's prediction (a walking person covers no more in the time lost);
+- exits: with a `coverage` function (how many cameras see a world point at a timestep), a track
+  whose last position, carried on with its velocity for `exit_horizon_s`, is seen by no camera
+  walked out of the cameras' sight. It is closed: whoever enters later gets a new identity, even
+  at the same place, because an empty gap outside every view explains nothing about who comes
+  back (someone who steps out and back in gets a new id; the person map merges them);
+- shape: a body whose betas lie more than `reid_betas_gate` from the track's mean betas is not
+  that person (different bodies differ by several units, one body's fused betas by a few tenths).
 """
 
 
@@ -28,6 +39,7 @@ from .assignment import linear_sum_assignment
 
 class _Track:
     def __init__(self, t, pos, betas, root):
+        self.exited = None  # (last time, whether it left every camera's sight then)
         self.times = [t]
         self.pos = [pos]
         self.root = root
@@ -68,11 +80,24 @@ def _match(cost, gate_ok):
     return rows[keep], cols[keep]
 
 
-def track(time, head, betas, fps, opts=None, root=None):
+def _has_exited(tr, fps, opts, coverage):
+    """Whether a lost track left every camera's sight (cached per last sighting)."""
+    if coverage is None:
+        return False
+    if tr.exited is None or tr.exited[0] != tr.last_time:
+        ahead = tr.pos[-1] + tr.velocity * opts.exit_horizon_s
+        seen = coverage(ahead[None], np.array([tr.last_time]))[0]
+        tr.exited = (tr.last_time, bool(seen == 0))
+    return tr.exited[1]
+
+
+def track(time, head, betas, fps, opts=None, root=None, coverage=None):
     """Track index (0..P-1, ordered by first appearance) of each body, -1 where dropped.
 
     time (K,) int timesteps, head (K, 3) world head positions (metres), betas (K, B),
-    root (K, 3, 3) world root orientations or None (position and shape only).
+    root (K, 3, 3) world root orientations or None (position and shape only),
+    coverage: None or a function (points (N, 3), times (N,)) -> (N,) number of cameras that see
+    each point (exits are then told from occlusions, see the module docstring).
     """
     opts = opts or TrackingOptions()
     time = np.asarray(time)
@@ -94,7 +119,8 @@ def track(time, head, betas, fps, opts=None, root=None):
         confirmed = np.array([len(tr.times) >= min_obs for tr in tracks], dtype=bool)
         active = [i for i in range(len(tracks)) if steps[i] <= active_steps]
         lost = [i for i in range(len(tracks)) if steps[i] > active_steps
-                and (gaps[i] <= opts.max_gap_s if confirmed[i] else steps[i] <= 2 * active_steps)]
+                and (gaps[i] <= opts.max_gap_s if confirmed[i] else steps[i] <= 2 * active_steps)
+                and not _has_exited(tracks[i], fps, opts, coverage)]
         for stage, candidates in ((0, active), (1, lost)):
             if not candidates or not free:
                 continue
@@ -107,12 +133,14 @@ def track(time, head, betas, fps, opts=None, root=None):
                 last_root = np.array([tracks[i].root for i in candidates])
                 cos = (np.einsum("aij,bij->ab", last_root, root[free]) - 1) / 2
                 cost = dist + opts.turn_cost_m_per_rad * np.arccos(np.clip(cos, -1.0, 1.0))
+                ok = dist < gate[:, None]
             else:
                 gate = opts.gate_m + opts.reid_speed_mps * gaps[candidates]
                 shape = np.linalg.norm(np.array([tracks[i].betas for i in candidates])[:, None]
                                        - betas[free][None], axis=-1)
                 cost = dist / gate[:, None] + opts.betas_weight * shape
-            rows, cols = _match(cost, dist < gate[:, None])
+                ok = (dist < gate[:, None]) & (shape < opts.reid_betas_gate)
+            rows, cols = _match(cost, ok)
             for r, c in zip(rows, cols):
                 k = free[c]
                 tracks[candidates[r]].add(t, head[k], betas[k], root[k], fps, opts)

@@ -104,3 +104,23 @@ def camera_location_quaternion(c2w):
     world = opencv_c2w_to_blender_world(c2w)
     quat = make_sign_continuous(matrix_to_quaternion(world[..., :3, :3]), axis=0)
     return world[..., :3, 3], quat
+
+
+def views_seeing(points, times, cam_K, cam_c2w, image_size, min_depth=0.3):
+    """(N,) number of cameras whose image holds each world point at its timestep.
+
+    points (N, 3), times (N,) int, cam_K (V, T, 3, 3), cam_c2w (V, T, 4, 4) OpenCV axes,
+    image_size (V, 2) width, height. A point counts when it lies more than `min_depth` in
+    front of the camera and projects inside the image.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    times = np.clip(np.asarray(times, dtype=np.int64), 0, cam_c2w.shape[1] - 1)
+    c2w = np.asarray(cam_c2w, dtype=np.float64)[:, times]          # (V, N, 4, 4)
+    K = np.asarray(cam_K, dtype=np.float64)[:, times]
+    local = np.einsum("vnji,vnj->vni", c2w[..., :3, :3], points[None] - c2w[..., :3, 3])
+    depth = local[..., 2]
+    uvw = np.einsum("vnij,vnj->vni", K, local)
+    uv = uvw[..., :2] / np.where(np.abs(uvw[..., 2:3]) > 1e-12, uvw[..., 2:3], 1e-12)
+    size = np.asarray(image_size, dtype=np.float64)[:, None, :]
+    inside = (depth > min_depth) & np.all((uv >= 0) & (uv <= size - 1), axis=-1)
+    return inside.sum(axis=0)

@@ -35,6 +35,7 @@ SPECS = {
     "right_hand_pose": ArraySpec(("P", "T", 15, 3), F, np.float32),
     "transl": ArraySpec(("P", "T", 3), F, np.float32),
     "valid": ArraySpec(("P", "T"), B, np.bool_),
+    "foot_contact": ArraySpec(("P", "T", 2), B, np.bool_, optional=True),
 }
 
 
@@ -60,6 +61,7 @@ class Take:
     transl: np.ndarray
     valid: np.ndarray
     point_frames: np.ndarray = None
+    foot_contact: np.ndarray = None  # (P, T, 2) left / right foot planted, optional
     extra: dict = dataclasses.field(default_factory=dict)  # keys this reader does not know
 
     @property

@@ -232,19 +232,26 @@ class ChrommNetwork(nn.Module):
     def mode(self):
         return "chromm" if self.heads is not None else "composition"
 
-    def forward(self, pi3x_images, mhmr_images, orig_to_pi3x, orig_to_mhmr):
+    def forward(self, pi3x_images, mhmr_images, orig_to_pi3x, orig_to_mhmr, known=None):
         """pi3x_images (M, 3, H, W) and mhmr_images (M, 3, S, S) in [0, 1], the same M images;
         orig_to_pi3x / orig_to_mhmr: (scale (M, 2), offset (M, 2)) OpenCV pixel maps from each
         original frame. Returns per-image (K, c2w, points, conf, person mask) and flat
         per-detection tensors, pixels in Pi3X's input; everything stays on the device.
+
+        known: optional dict of what is known per image: 'K' (M, 3, 3) in Pi3X-input pixels
+        (OpenCV convention) with 'K_mask' (M,) bool, 'c2w' (M, 4, 4) with 'pose_mask' (M,). Pi3X
+        is conditioned on them (when it has its multimodal branch) and the known intrinsics
+        replace the predicted ones for everything downstream (people, points, the take).
         """
         from .geometry import recover_intrinsics_from_rays
 
-        out = self.pi3x(pi3x_images[None])
+        out = self.pi3x(pi3x_images[None], **self._conditions(known))
         registers = self.pi3x.config.num_registers
         patch_hw = out["patch_hw"]
         with torch.autocast(pi3x_images.device.type, enabled=False):
             K = recover_intrinsics_from_rays(out["rays"][0].float())                 # (M, 3, 3)
+            if known is not None and known.get("K") is not None:
+                K = torch.where(known["K_mask"].view(-1, 1, 1), known["K"].to(K.dtype), K)
             z = out["local_points"][0, ..., 2].float()                                # (M, H, W)
             # Pixel maps between the two inputs, and Multi-HMR's K (edge convention) from Pi3X's.
             sp, op = orig_to_pi3x
@@ -263,6 +270,19 @@ class ChrommNetwork(nn.Module):
         return dict(K=K, c2w=out["camera_poses"][0].float(), points=out["points"][0].float(),
                     conf=torch.sigmoid(out["conf"][0, ..., 0].float()), metric=out["metric"][0].float(),
                     **people)
+
+    def _conditions(self, known):
+        """Pi3X keyword arguments for the known cameras (upstream's +0.5 pixel-centre K)."""
+        if not known or not getattr(self.pi3x.config, "multimodal", False):
+            return {}
+        kwargs = {}
+        if known.get("K") is not None and bool(known["K_mask"].any()):
+            K = known["K"].float().clone()
+            K[:, :2, 2] += 0.5 * K[:, 2:, 2]          # OpenCV centres -> upstream's (u + 0.5, v + 0.5)
+            kwargs.update(intrinsics=K[None], mask_add_ray=known["K_mask"][None])
+        if known.get("c2w") is not None and int(known["pose_mask"].sum()) >= 2:
+            kwargs.update(poses=known["c2w"].float()[None], mask_add_pose=known["pose_mask"][None])
+        return kwargs
 
     def _compose(self, feats, K_mhmr, K, z, mhmr_to_pi3x):
         per_image = self.multihmr.predict_people(feats, K_mhmr, self.det_thresh, self.nms_kernel)

@@ -1,7 +1,7 @@
 """Parameter counts of the network's components, built on the meta device (no weights allocated).
 
 Counts are state-dict elements (parameters plus persistent buffers), the measure the reference
-figures use: Pi3X without its multimodal branch 992.47M, Multi-HMR ViT-L/896 317.11M.
+figures use: Pi3X 1360.03M with its multimodal branch (992.47M without), Multi-HMR ViT-L/896 317.11M.
 """
 
 COMPONENTS = (("pi3x", "Pi3X (scene, cameras, metric scale)"),

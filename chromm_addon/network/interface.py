@@ -27,10 +27,15 @@ class Runner(typing.Protocol):
         """Timesteps per window that fit the device's free memory, all `num_views` views of
         (height, width) `image_hw` batched together."""
 
-    def run_window(self, frames, view_names, fps):
+    def run_window(self, frames, view_names, fps, cameras=None):
         """frames: one uint8 RGB array (T, H, W, 3) per view (sizes may differ between views),
         the same T timesteps. Returns a `Views` (io.views) of T timesteps; raises MemoryError or
-        torch's OutOfMemoryError when the window does not fit (the backend then halves it)."""
+        torch's OutOfMemoryError when the window does not fit (the backend then halves it).
+
+        cameras (passed only when the user gave known cameras): per view None or an object with
+        `K` (3x3, pixels of the frames as passed, i.e. undistorted) and `c2w` (4x4), either None.
+        A runner may condition on them or ignore them: the backend sets the known intrinsics and
+        fits the views to the known poses afterwards (backend/known_cameras.py)."""
 
 
 def check_device(device):

@@ -48,6 +48,8 @@ def _build_with_weights(builder, preset, sources, kind, device):
     if _has_non_persistent_buffers(module):
         with torch.device(device):
             module = builder(preset)
+    if w.lacks_optional_part(kind, [k for _, _, part in sources for k in part]):
+        module.disable_multimodal()    # a Pi3X file without the conditioning branch
     expected = w.module_shapes(module)
     state = {}
     for path, prefix, part in sources:     # shape errors name the file the key came from
@@ -157,8 +159,12 @@ class NetworkRunner:
 
     # ------------------------------------------------------------------------------------------
 
-    def run_window(self, frames, view_names, fps):
+    def run_window(self, frames, view_names, fps, cameras=None):
         """frames: one uint8 RGB array (T, H, W, 3) per view (sizes may differ between views).
+
+        cameras: optional, per view, what is known (an object with `K` (3, 3) in pixels of the
+        view's frames, already undistorted, and `c2w` (4, 4), either None) or None: the network
+        is conditioned on it and the known intrinsics are the views' intrinsics.
 
         Returns Views: cameras, all detections (pixels of the original frames) and scene points
         (confidence-filtered, people removed, subsampled), in Pi3X's world frame, metric scale.
@@ -186,9 +192,10 @@ class NetworkRunner:
         orig_to_pi3x = (per_image([m.scale for m in maps_p]), per_image([m.offset for m in maps_p]))
         orig_to_mhmr = (per_image([m.scale for m in maps_m]), per_image([m.offset for m in maps_m]))
 
+        known = _known_per_image(cameras, num_views, num_times, orig_to_pi3x, dev)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
         with torch.inference_mode(), autocast:
-            out = self.network(pi3x_in, mhmr_in, orig_to_pi3x, orig_to_mhmr)
+            out = self.network(pi3x_in, mhmr_in, orig_to_pi3x, orig_to_mhmr, known=known)
         with torch.inference_mode():
             result = _finite_detections(_to_original(out, orig_to_pi3x))
             picked = self._scene_points(out)
@@ -227,6 +234,27 @@ class NetworkRunner:
         flat = keep.reshape(-1).nonzero()[:, 0]
         return dict(points=points.reshape(-1, 3)[flat], point_conf=conf.reshape(-1)[flat],
                     point_img=flat // (height * width), point_flat=flat)
+
+
+def _known_per_image(cameras, num_views, num_times, orig_to_pi3x, dev):
+    """Known intrinsics (mapped into Pi3X's input) and poses, repeated over each view's images."""
+    import torch
+
+    from .chromm import affine
+
+    if not cameras or all(c is None for c in cameras):
+        return None
+    if len(cameras) != num_views:
+        raise ChrommError(f"window: {len(cameras)} known cameras for {num_views} views")
+    Ks = np.repeat([np.eye(3) if c is None or c.K is None else np.asarray(c.K, np.float64) for c in cameras],
+                   num_times, axis=0)
+    poses = np.repeat([np.eye(4) if c is None or c.c2w is None else np.asarray(c.c2w, np.float64) for c in cameras],
+                      num_times, axis=0)
+    K_mask = np.repeat([c is not None and c.K is not None for c in cameras], num_times)
+    pose_mask = np.repeat([c is not None and c.c2w is not None for c in cameras], num_times)
+    K = affine(*orig_to_pi3x) @ torch.tensor(Ks, dtype=torch.float32, device=dev)
+    return dict(K=K, K_mask=torch.tensor(K_mask, device=dev),
+                c2w=torch.tensor(poses, dtype=torch.float32, device=dev), pose_mask=torch.tensor(pose_mask, device=dev))
 
 
 def _to_original(out, orig_to_pi3x):

@@ -2,9 +2,10 @@
 
 Three kinds, read as they are published:
 
-- Pi3X `model.safetensors` (hub id yyfz233/Pi3X): a flat safetensors state dict. Its multimodal
-  branch (depth encoder, ray embedding, pose injection) is not built here; those keys are
-  reported as unused.
+- Pi3X `model.safetensors` (hub id yyfz233/Pi3X): a flat safetensors state dict, its multimodal
+  branch (depth encoder, ray embedding, pose injection) included. A file without that branch
+  (all of its keys absent) still loads: the network is then built without it and cannot be
+  conditioned on known cameras (`OPTIONAL_PREFIXES`).
 - Multi-HMR `multiHMR_896_L.pt` (hub id naver/multiHMR_896_L): a torch pickle holding
   `{'epoch', 'iter', 'model_state_dict', 'args'}` where `args` is an argparse.Namespace. It is
   read with `torch.load(weights_only=True)` and argparse.Namespace as the only extra allowed
@@ -44,10 +45,21 @@ SOURCES = {
 
 # Checkpoint keys of parts we deliberately do not build: reported as unused, not as errors.
 UNUSED_PREFIXES = {
-    "pi3x": ("depth_encoder.", "depth_emb", "ray_embed.", "pose_inject_blk."),
+    "pi3x": (),
     "multihmr": ("smpl_layer.",),
     "chromm": (),
 }
+# Parts a file may leave out as a whole (all their keys absent): Pi3X's multimodal branch
+# (`pi3x.MULTIMODAL_PREFIXES`); not missing then, the network is built without them.
+OPTIONAL_PREFIXES = {
+    "pi3x": ("depth_encoder.", "depth_emb", "ray_embed.", "pose_inject_blk."),
+}
+
+
+def lacks_optional_part(kind, keys):
+    """True when a file's `keys` hold none of the optional part of `kind` (it has one)."""
+    prefixes = OPTIONAL_PREFIXES.get(kind)
+    return bool(prefixes) and not any(k.startswith(prefixes) for k in keys)
 
 _HASH_CACHE = ".chromm-hashes.json"
 
@@ -222,9 +234,13 @@ class LoadReport:
     missing: list = dataclasses.field(default_factory=list)
     unexpected: list = dataclasses.field(default_factory=list)
     unused: list = dataclasses.field(default_factory=list)
+    optional_absent: tuple = ()     # prefixes of an optional part the file does not hold
 
     def summary(self):
         parts = [f"{self.loaded} tensors match"]
+        if self.optional_absent:
+            parts.append(f"without the optional {_prefixes(list(self.optional_absent))} "
+                         "(no conditioning on known cameras)")
         if self.missing:
             parts.append(f"{len(self.missing)} missing ({_preview(self.missing)})")
         if self.unused:
@@ -242,13 +258,17 @@ def _prefixes(keys):
     return ", ".join(sorted({k.split(".")[0] for k in keys}))
 
 
-def match_shapes(expected, found, path, unused_prefixes=(), key_prefix=""):
+def match_shapes(expected, found, path, unused_prefixes=(), key_prefix="", optional_prefixes=()):
     """Compare {key: shape} of an architecture with a checkpoint's; a shape mismatch raises.
 
     Returns a LoadReport; missing keys are listed there (load_into makes them an error).
     `key_prefix` is how the file spells the keys (a CHROMM checkpoint's 'heads.'), for messages.
+    Keys under `optional_prefixes` are not missing when the file holds none of them.
     """
     report = LoadReport(path)
+    if optional_prefixes and not any(k.startswith(tuple(optional_prefixes)) for k in found):
+        expected = {k: v for k, v in expected.items() if not k.startswith(tuple(optional_prefixes))}
+        report.optional_absent = tuple(optional_prefixes)
     for key, shape in found.items():
         if key in expected:
             if tuple(expected[key]) != tuple(shape):
@@ -272,12 +292,15 @@ def load_into(module, state, path, kind, device=None, key_prefix=""):
 
     A module built on the meta device takes the checkpoint's tensors (moved to `device`, float32)
     as its own, so the weights are allocated once; otherwise they are copied in. Keys the module
-    does not have are reported (unused by design or unexpected), never loaded.
+    does not have are reported (unused by design or unexpected), never loaded. A Pi3X file without
+    the multimodal branch drops the module's (`Pi3X.disable_multimodal`).
     """
     import torch
 
+    if lacks_optional_part(kind, state) and hasattr(module, "disable_multimodal"):
+        module.disable_multimodal()
     report = match_shapes(module_shapes(module), {k: tuple(v.shape) for k, v in state.items()},
-                          path, UNUSED_PREFIXES.get(kind, ()), key_prefix)
+                          path, UNUSED_PREFIXES.get(kind, ()), key_prefix, OPTIONAL_PREFIXES.get(kind, ()))
     if report.missing:
         raise ChrommError(f"{path}: {len(report.missing)} weights the network needs are missing "
                           f"({_preview(report.missing)}); run `python -m chromm_addon weights check`")
