@@ -39,7 +39,9 @@ def _connector(prefs, clip_dirs, service):
     if prefs.backend_mode == "REMOTE":
         url, token = prefs.remote_url, prefs.remote_token
         return lambda: ServiceClient(url, token)
-    env = bpy.path.abspath(prefs.backend_env)
+    from ..panels.preferences import backend_env_path
+
+    env = backend_env_path(prefs)
     # Developer hook: extra `serve` arguments, e.g. "--tiny-network" to run without weights.
     extra = shlex.split(os.environ.get("CHROMM_BACKEND_ARGS", ""))
     if service["network"] != "auto":

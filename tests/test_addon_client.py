@@ -107,3 +107,93 @@ def test_backend_environment_errors(tmp_path):
     with pytest.raises(ChrommError, match="no Python interpreter"):
         backend_python(str(tmp_path))
     assert backend_python(VENV).startswith(VENV)
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory):
+    """A service as on a GPU server: a token, no --allow-dir (it takes uploads only)."""
+    from test_server import start_service, stop_service
+
+    token = "remote-token-" + "x" * 20
+    proc, hello = start_service("--tiny-network", env_extra={"CHROMM_SERVICE_TOKEN": token})
+    yield ServiceClient(hello["url"], token)
+    stop_service(proc)
+
+
+@pytest.mark.slow
+def test_remote_service_without_allow_dir_gets_the_clips_uploaded_to_a_built_scene(remote, clips,
+                                                                                 tmp_path):
+    import bpy
+
+    from chromm_addon.blender.results import apply_take
+
+    info = remote.version()
+    assert info["accepts_paths"] is False and info["device"] == "cpu"
+    with pytest.raises(ServiceError, match="takes uploads only"):
+        remote.submit_paths(clips)
+    stages = []
+    job = Reconstruction(lambda: remote, clips, str(tmp_path), options={"fps": 6.0})
+    real_progress = job._upload_progress
+
+    def spy(sent, total):
+        real_progress(sent, total)
+        stages.append((sent, total, job.snapshot()["stage"]))
+    job._upload_progress = spy
+    _run(job)
+    snap = job.snapshot()
+    assert snap["state"] == READY, snap
+    total = sum(os.path.getsize(c) for c in clips)
+    assert stages[-1][0] == stages[-1][1] > total  # the clips plus the multipart framing
+    assert any(s.startswith("uploading clips") for _, _, s in stages)
+    # The service names uploaded clips by their file name (paths would name its own folders).
+    assert remote.status(job.job_id)["clips"] == [os.path.basename(c) for c in clips]
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    collection, summary = apply_take(scene, snap["take_path"], "remote_take",
+                                     sources=[{"path": c, "start_time": 0.0} for c in clips])
+    cams = [o for o in collection.all_objects if o.type == "CAMERA"]
+    assert len(cams) == 2 and "2 views" in summary
+
+
+def test_cancel_during_an_upload_sends_no_job(remote, clips, tmp_path):
+    job = Reconstruction(lambda: remote, clips, str(tmp_path))
+    before = len(remote.jobs())
+    real = job._upload_progress
+
+    def cancel_midway(sent, total):
+        if sent > total // 3:
+            job.cancel()
+        real(sent, total)
+    job._upload_progress = cancel_midway
+    _run(job)
+    assert job.snapshot()["state"] == CANCELLED and job.job_id is None
+    assert len(remote.jobs()) == before
+
+
+def test_a_path_outside_the_allowed_folders_is_uploaded_instead(backend, tmp_path):
+    elsewhere = [write_clip(str(tmp_path / f"cam{v}.avi"), num_frames=12, fps=12.0) for v in range(2)]
+    client = ServiceClient(backend.url, backend.token)
+    assert client.version()["accepts_paths"] and client.is_loopback()
+    sent = []
+    status = client.submit(elsewhere, progress=lambda s, t: sent.append((s, t)))
+    assert sent and sent[-1][0] == sent[-1][1]  # 403 for the paths, then uploaded
+    assert status["clips"] == ["cam0.avi", "cam1.avi"]
+    in_allowed = client.submit([os.path.join(backend.allow_dirs[0], "view0.avi")],
+                               progress=lambda s, t: pytest.fail("uploaded a readable path"))
+    assert in_allowed["clips"][0].endswith("view0.avi")
+
+
+def test_check_against_the_remote_service_names_its_device(remote, smplx_model_path):
+    from chromm_addon.client.setup_check import check_setup
+
+    deadline = time.monotonic() + 60
+    while remote.health()["network"] != "ready":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    service, ready, smplx = check_setup("REMOTE", url=remote.url, token=remote.token,
+                                        smplx_path=smplx_model_path)
+    assert service.level == "ok" and "on cpu" in service.what and "uploaded" in service.what
+    assert ready.level == "ok" and ready.what == f"Ready: cpu at {remote.url}"
+    assert smplx.what == "SMPL-X: 10475 vertices, 55 joints, neutral"
+    with pytest.raises(ServiceError, match="refused the token"):
+        ServiceClient(remote.url, "y" * 32).version()

@@ -255,6 +255,91 @@ def test_export_and_retarget_operators(addon, tmp_path):
         bpy.ops.chromm.retarget()
 
 
+def test_setup_buttons_check_in_the_background_and_draw_each_fix(addon, tmp_path, smplx_model_path,
+                                                                  monkeypatch):
+    import pickle
+
+    import bpy
+    import numpy as np
+
+    prefs = bpy.context.preferences.addons["chromm"].preferences
+    prefs.backend_mode = "LOCAL"
+    prefs.backend_env = VENV
+    prefs.weights_dir = str(tmp_path / "weights")
+    prefs.smplx_model = smplx_model_path
+    monkeypatch.setenv("CHROMM_BACKEND_ARGS", "")
+    assert bpy.ops.chromm.check_setup() == {"FINISHED"}
+    tasks = addon.chromm_addon.client.tasks  # the add-on's copy of the module
+    check = tasks.active("check")
+    assert not bpy.ops.chromm.check_setup.poll()  # one check at a time
+    deadline = time.monotonic() + 120
+    while not check.finished:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    findings = check.snapshot()["findings"]
+    assert any(f.action == "download_weights" and f.level == "error" for f in findings)
+    log = []
+    type(prefs).draw(_WithLayout(prefs, RecordingLayout(log)), bpy.context)
+    assert "chromm.download_weights" in log and "chromm.install_backend" in log
+    assert log.count("chromm.download_weights") >= 2  # the section's button and the fix's
+
+    # Download Weights: each licence must be ticked; online access off (as in the bpy module)
+    # is refused with the place to allow it.
+    prefs.accept_pi3x = prefs.accept_multihmr = False
+    with pytest.raises(RuntimeError, match="tick the licence"):
+        bpy.ops.chromm.download_weights()
+    prefs.accept_pi3x = True
+    assert not bpy.app.online_access
+    with pytest.raises(RuntimeError, match="Allow Online Access"):
+        bpy.ops.chromm.download_weights()
+    with pytest.raises(RuntimeError, match="Allow Online Access"):
+        bpy.ops.chromm.install_backend()
+    assert tasks.active("install") is None and tasks.active("download") is None
+
+    # Choose File: a .pkl is converted to .npz without unpickling anything but arrays.
+    with np.load(smplx_model_path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    pkl = tmp_path / "SMPLX_NEUTRAL.pkl"
+    with open(pkl, "wb") as fh:
+        pickle.dump(arrays, fh, protocol=2)
+    monkeypatch.setattr(addon.panels.preferences, "user_folder", lambda create=True: str(tmp_path))
+    assert bpy.ops.chromm.choose_smplx(filepath=str(pkl)) == {"FINISHED"}
+    assert prefs.smplx_model == str(tmp_path / "SMPLX_NEUTRAL.npz")
+    assert addon.panels.preferences.smplx_status(prefs.smplx_model) == (
+        True, "SMPL-X: 10475 vertices, 55 joints, neutral")
+    (tmp_path / "broken.npz").write_text("nope")
+    with pytest.raises(RuntimeError, match="not a readable SMPL-X"):
+        bpy.ops.chromm.choose_smplx(filepath=str(tmp_path / "broken.npz"))
+    assert prefs.smplx_model == str(tmp_path / "SMPLX_NEUTRAL.npz")  # kept the good one
+
+    # A task running in the background shows its stage, bar, Cancel and Open Log; Cancel stops it.
+    import threading
+
+    from chromm_addon.client.tasks import CANCELLED, Task
+
+    release = threading.Event()
+
+    def work(t):
+        t.update(stage="installing PyTorch (cpu build)", detail="torch: 10 of 200 MB", fraction=0.05)
+        while not release.wait(0.05):
+            t.check_cancel()
+    (tmp_path / "install.log").write_text("")
+    running = Task("install", work, log_path=str(tmp_path / "install.log")).start()
+    tasks.set_active("install", running)
+    while running.snapshot()["fraction"] is None:
+        time.sleep(0.01)
+    log = []
+    type(prefs).draw(_WithLayout(prefs, RecordingLayout(log)), bpy.context)
+    assert "progress" in log and "chromm.cancel_task" in log and "chromm.open_log" in log
+    assert not bpy.ops.chromm.install_backend.poll()  # one install at a time
+    assert bpy.ops.chromm.cancel_task(name="install") == {"FINISHED"}
+    running.thread.join(5)
+    assert running.snapshot()["state"] == CANCELLED
+    tasks.cancel_all()
+    prefs.smplx_model = ""
+    prefs.weights_dir = ""
+
+
 def test_people_operators_rename_edit_and_refine(addon, tmp_path):
     import bpy
 

@@ -179,3 +179,19 @@ def test_several_opencv_files_one_per_clip(tmp_path):
     b = write_opencv(tmp_path / "b.yml", dist=[0.1, 0.0, 0.0, 0.0], model="fisheye")
     cams, _ = match_cameras(read_camera_files([a, b]), ["left", "right"], [(1920, 1080)] * 2)
     assert [c.model for c in cams] == ["pinhole", "fisheye"]
+
+
+def test_cameras_command_converts_to_our_document(tmp_path, capsys):
+    from chromm_addon.cli import main
+
+    path = write_easymocap(tmp_path, ["01", "02"], [random_rigid(0), random_rigid(1)], size=(1920, 1080))
+    out = tmp_path / "rig.json"
+    assert main(["cameras", path, "-o", str(out)]) == 0
+    assert "camera 1 '02', fx 1000.00" in capsys.readouterr().out
+    cams, notes = match_cameras(read_camera_file(str(out)), ["01", "02"], [(1920, 1080)] * 2)
+    original, _ = match_cameras(read_camera_file(path), ["01", "02"], [(1920, 1080)] * 2)
+    assert notes == []
+    for a, b in zip(cams, original):
+        np.testing.assert_allclose(a.K, b.K)
+        np.testing.assert_allclose(a.dist, b.dist)
+        np.testing.assert_allclose(a.c2w, b.c2w)

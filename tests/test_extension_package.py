@@ -42,6 +42,7 @@ def test_manifest_validates_with_blender_tool():
     assert manifest["schema_version"] == "1.0.0"
     assert manifest["license"] == ["SPDX:GPL-3.0-or-later"]
     assert "files" in manifest["permissions"]
+    assert "network" in manifest["permissions"]  # Install Backend, Download Weights, Remote mode
     assert manifest["blender_version_min"] == "4.2.0"
     # 5.0.x must be inside [min, max): max is exclusive.
     assert tuple(map(int, manifest["blender_version_max"].split("."))) > (5, 0, 99)
@@ -55,6 +56,7 @@ def test_zip_holds_the_extension_and_no_dev_files(extension_zip):
     for wanted in ("__init__.py", "blender_manifest.toml", "chromm_addon", "operators", "panels"):
         assert wanted in top, wanted
     assert "chromm_addon/io/take.py" in names
+    assert "vendor/requirements-backend.txt" in names  # what Install Backend installs
     for unwanted in ("tests", "docs", "benchmarks", "Makefile", "requirements.txt", ".venv", ".ci",
                      ".git", "dist"):
         assert unwanted not in top, unwanted

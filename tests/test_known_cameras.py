@@ -93,6 +93,7 @@ def test_reconstruct_with_a_calibrated_rig_keeps_its_frame_lenses_and_intrinsics
     meta = take.meta["known_cameras"]
     assert meta["undistorted"] == [False, True, False] and meta["poses"] == [True] * 3
     assert take.meta["source"]["floor"] == "given cameras"
+    assert take.meta["source"]["foot_lock"] is False        # it would put soles on z = 0 of the given world
     assert "lens" not in take.meta["sources"][0] and take.meta["sources"][1]["lens"]["model"] == "fisheye"
 
 

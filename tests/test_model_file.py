@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from chromm_addon.body.model_file import (ENV_VAR, SmplxModel, load_smplx_model,
+from chromm_addon.body.model_file import (ENV_VAR, SmplxModel, convert_pkl_to_npz,
+                                          describe_model_file, load_smplx_model,
                                           resolve_model_path)
 from chromm_addon.body.skeleton import NUM_JOINTS, PARENTS
 from chromm_addon.errors import ChrommError
@@ -188,3 +189,73 @@ def test_resolve_model_path_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv(ENV_VAR, "")
     assert resolve_model_path(None, "") is None
     assert resolve_model_path("~/m.npz") == os.path.expanduser("~/m.npz")
+
+
+# ---------------------------------------------------------------- .pkl read without unpickling code
+
+class _Boom:
+    """Unpickling this makes a folder: proof that code ran."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+def test_pkl_with_sparse_regressor_converts_to_an_npz_that_loads_without_pickles(tmp_path):
+    arrays = tiny_model_arrays()
+    dense = arrays["J_regressor"].astype(np.float64)
+    for fmt, proto in (("csc", 2), ("csr", 4)):
+        sparse = getattr(scipy.sparse, f"{fmt}_matrix")(dense)
+        path = tmp_path / f"SMPLX_NEUTRAL_{fmt}.pkl"
+        with open(path, "wb") as fh:
+            pickle.dump(dict(arrays, J_regressor=sparse), fh, protocol=proto)
+        npz = convert_pkl_to_npz(path, out_dir=tmp_path / "out")
+        assert npz == str(tmp_path / "out" / f"SMPLX_NEUTRAL_{fmt}.npz")
+        with np.load(npz, allow_pickle=False) as back:  # no object arrays left
+            np.testing.assert_array_equal(back["J_regressor"], dense)
+        model, want = load_smplx_model(npz), load_smplx_model(path, allow_pickle=True)
+        for key in ("v_template", "faces", "shapedirs", "exprdirs", "posedirs", "weights",
+                    "parents", "hands_mean_left"):
+            np.testing.assert_array_equal(getattr(model, key), getattr(want, key))
+        np.testing.assert_array_equal(model.v_template, arrays["v_template"].astype(np.float64))
+    assert describe_model_file(npz) == f"{NV} vertices, 55 joints, neutral"
+    assert describe_model_file(path) == f"{NV} vertices, 55 joints, neutral"
+
+
+def test_describe_gives_one_line(smplx_model_path, tmp_path):
+    assert describe_model_file(smplx_model_path) == "10475 vertices, 55 joints, neutral"
+    np.savez(tmp_path / "SMPLX_MALE.npz", **tiny_model_arrays())
+    assert describe_model_file(tmp_path / "SMPLX_MALE.npz").endswith(
+        "55 joints, male (CHROMM's bodies are neutral: choose SMPLX_NEUTRAL)")
+    np.savez(tmp_path / "bad.npz", **dict(tiny_model_arrays(), weights=np.zeros((3, 3))))
+    with pytest.raises(ChrommError, match=r"'weights' has shape \(3, 3\)"):
+        describe_model_file(tmp_path / "bad.npz")
+
+
+def test_pkl_with_chumpy_values_reads_without_chumpy(tmp_path):
+    # A pickle as chumpy writes it: class chumpy.ch.Ch rebuilt by copy_reg._reconstructor with
+    # its state dict; written by hand with pickle opcodes since chumpy does not install.
+    arrays = tiny_model_arrays()
+    body = pickle.dumps({k: v for k, v in arrays.items() if k != "shapedirs"}, protocol=2)
+    ch = (b"ccopy_reg\n_reconstructor\n" + b"cchumpy.ch\nCh\n" + b"c__builtin__\nobject\nN\x87R"
+          + pickle.dumps({"x": arrays["shapedirs"]}, protocol=2)[2:-1] + b"b")
+    # Insert 'shapedirs': Ch(...) into the dict before the final STOP.
+    blob = body[:-1] + pickle.dumps("shapedirs", protocol=2)[2:-1] + ch + b"s."
+    path = tmp_path / "SMPLX_NEUTRAL.pkl"
+    path.write_bytes(blob)
+    model = load_smplx_model(path, allow_pickle=True)
+    np.testing.assert_array_equal(model.shapedirs, arrays["shapedirs"][:, :, :10].astype(np.float64))
+
+
+def test_pkl_with_any_other_object_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "SMPLX_NEUTRAL.pkl"
+    with open(path, "wb") as fh:
+        pickle.dump(dict(tiny_model_arrays(), extra=_Boom(marker)), fh, protocol=2)
+    expect_error(path, "cannot read the SMPL-X pickle", "refused to load posix.mkdir", allow_pickle=True)
+    with open(path, "wb") as fh:
+        pickle.dump(dict(tiny_model_arrays(), f=np.array([_Boom(marker)], dtype=object)), fh)
+    expect_error(path, "cannot read the SMPL-X pickle", "refused to load", allow_pickle=True)
+    assert not marker.exists()

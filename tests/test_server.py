@@ -107,6 +107,7 @@ def test_every_route_needs_the_token(service):
     assert client.get("/health").json()["status"] == "ok"
     version = client.get("/version").json()
     assert version["api"] == 1 and version["network"] == "tiny" and version["accepts_paths"] is True
+    assert version["device"] == "cpu" and version["gpu"] is None  # what runs, not "auto"
 
 
 def test_bad_inputs_are_4xx_with_a_detail(service, allowed_dir, tmp_path):

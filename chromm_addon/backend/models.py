@@ -44,7 +44,8 @@ class Version(BaseModel):
     version: str
     api: int
     network: str
-    device: str
+    device: str = Field(..., description="the device the network runs on: cpu or cuda:N")
+    gpu: Optional[str] = Field(None, description="the GPU's name when the device is CUDA")
     max_clips: int
     max_upload_bytes: int
     accepts_paths: bool

@@ -22,7 +22,7 @@ API_VERSION = 1
 
 
 def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=MAX_CLIPS,
-               network="weights", device="auto"):
+               network="weights", device="cpu", gpu=None):
     from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
@@ -97,7 +97,7 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
     @app.get("/version", response_model=Version, summary="service and API versions, limits")
     def version():
         return {"name": "chromm", "version": __version__, "api": API_VERSION, "network": network,
-                "device": device, "max_clips": max_clips, "max_upload_bytes": max_upload_bytes,
+                "device": device, "gpu": gpu, "max_clips": max_clips, "max_upload_bytes": max_upload_bytes,
                 "accepts_paths": bool(allowed)}
 
     @app.post("/jobs", response_model=JobStatus, status_code=202,

@@ -174,11 +174,7 @@ def _read_arrays(path, allow_pickle):
         if not allow_pickle:
             raise ChrommError(f"{path}: .pkl model files are pickles and are refused by default; "
                               "use SMPLX_NEUTRAL.npz")
-        with open(path, "rb") as fh:
-            try:
-                return dict(pickle.load(fh, encoding="latin1"))
-            except Exception as exc:  # a corrupt pickle can raise nearly anything
-                raise ChrommError(f"{path}: cannot read the SMPL-X pickle ({exc})") from None
+        return read_model_pickle(path)
     try:
         with np.load(path, allow_pickle=allow_pickle) as npz:
             out = {}
@@ -191,3 +187,149 @@ def _read_arrays(path, allow_pickle):
             return out
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise ChrommError(f"{path}: not a readable SMPL-X .npz ({exc})") from None
+
+
+# ------------------------------------------------------------------ .pkl files without pickles' risks
+
+REGISTER_HINT = ("register (free, non-commercial licence) at https://smpl-x.is.tue.mpg.de, download "
+                 "'SMPL-X v1.1 (NPZ+PKL)' and choose SMPLX_NEUTRAL.npz (or .pkl) from it")
+
+
+class _Sparse:
+    """Stands in for a pickled scipy.sparse CSC/CSR matrix: keeps its state, builds it dense."""
+
+    csc = True
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def toarray(self):
+        st = self.state
+        shape = tuple(int(n) for n in st.get("_shape", st.get("shape")))
+        data, indices, indptr = (np.asarray(st[k]) for k in ("data", "indices", "indptr"))
+        dense = np.zeros(shape, dtype=np.float64)
+        major = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        if self.csc:
+            np.add.at(dense, (indices, major), data)
+        else:
+            np.add.at(dense, (major, indices), data)
+        return dense
+
+
+class _SparseCsr(_Sparse):
+    csc = False
+
+
+class _Chumpy:
+    """Stands in for a pickled chumpy `Ch` (SMPL v1.0-era files): its value is the state's `x`."""
+
+    def __setstate__(self, state):
+        self.state = state if isinstance(state, dict) else {}
+
+    def value(self):
+        if "x" not in self.state:
+            raise pickle.UnpicklingError("a chumpy expression without a stored value")
+        return np.asarray(self.state["x"])
+
+
+def _numpy_reconstruct():
+    return np.ndarray.__reduce__(np.zeros(1))[0]
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickles only numpy arrays, dtypes and scalars, plus stand-ins for scipy.sparse matrices
+    and chumpy arrays (neither package is imported or needed). Any other class or function in the
+    file is refused, so a .pkl cannot run code while it is read."""
+
+    def find_class(self, module, name):
+        numpy_core = ("numpy.core.multiarray", "numpy._core.multiarray")
+        if module in numpy_core and name == "_reconstruct":
+            return _numpy_reconstruct()
+        if module in numpy_core and name == "scalar":
+            return _numpy_scalar
+        if module == "numpy" and name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        if module.startswith("scipy.sparse") and name in ("csc_matrix", "csr_matrix"):
+            return _Sparse if name == "csc_matrix" else _SparseCsr
+        if module.startswith("chumpy") and name == "Ch":
+            return _Chumpy
+        if module in ("copy_reg", "copyreg") and name == "_reconstructor":
+            return _reconstructor
+        if module in ("__builtin__", "builtins") and name == "object":
+            return object
+        if module == "_codecs" and name == "encode":  # bytes in protocol-2 pickles from Python 3
+            return _latin1_bytes
+        raise pickle.UnpicklingError(f"refused to load {module}.{name} from the pickle")
+
+
+def _numpy_scalar(dtype, data=None):
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise pickle.UnpicklingError("a numpy scalar of an object dtype")
+    return np.frombuffer(data, dtype=dtype, count=1)[0]
+
+
+def _latin1_bytes(text, encoding="latin1"):
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("unexpected text encoding in the pickle")
+    return text.encode("latin1")
+
+
+def _reconstructor(cls, base, state):
+    if cls not in (_Sparse, _SparseCsr, _Chumpy) or base is not object or state is not None:
+        raise pickle.UnpicklingError(f"refused to rebuild {getattr(cls, '__name__', cls)!r}")
+    return object.__new__(cls)
+
+
+def read_model_pickle(path):
+    """The arrays of an SMPL-X (or SMPL) .pkl read with `SafeUnpickler`, sparse made dense."""
+    with open(path, "rb") as fh:
+        try:
+            data = SafeUnpickler(fh, encoding="latin1").load()
+            if not isinstance(data, dict):
+                raise pickle.UnpicklingError(f"it holds a {type(data).__name__}, not a dict")
+            out = {}
+            for key, value in data.items():
+                if isinstance(value, _Sparse):
+                    value = value.toarray()
+                elif isinstance(value, _Chumpy):
+                    value = value.value()
+                out[str(key)] = value
+            return out
+        except Exception as exc:  # a corrupt pickle can raise nearly anything
+            raise ChrommError(f"{path}: cannot read the SMPL-X pickle "
+                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+
+
+def convert_pkl_to_npz(path, out_dir=None):
+    """Write the .npz the project reads (same name, `.npz`) from a .pkl model; returns its path.
+
+    The .npz goes beside the .pkl, or into `out_dir` when given. Only validated arrays are
+    written (dense, numeric), so the result loads with `load_smplx_model` and no pickles.
+    """
+    path = str(path)
+    model = load_smplx_model(path, allow_pickle=True)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    dest = os.path.join(out_dir or os.path.dirname(os.path.abspath(path)), stem + ".npz")
+    kintree = np.stack([model.parents, np.arange(NUM_JOINTS)]).astype(np.int64)
+    from ..io.atomic import atomic_output
+
+    with atomic_output(dest, suffix=".npz") as tmp:
+        np.savez(tmp, v_template=model.v_template, f=model.faces,
+                 shapedirs=np.concatenate([model.shapedirs, model.exprdirs], axis=2),
+                 posedirs=model.posedirs, J_regressor=model.J_regressor, weights=model.weights,
+                 kintree_table=kintree, hands_meanl=model.hands_mean_left,
+                 hands_meanr=model.hands_mean_right)
+    return dest
+
+
+def describe_model_file(path):
+    """One line: "10475 vertices, 55 joints, neutral", or raises ChrommError saying what is wrong."""
+    model = load_smplx_model(path, allow_pickle=str(path).endswith(".pkl"))
+    name = os.path.basename(str(path)).upper()
+    gender = next((g for g in ("NEUTRAL", "FEMALE", "MALE") if g in name), None)
+    line = f"{model.num_vertices} vertices, {NUM_JOINTS} joints"
+    if gender == "NEUTRAL":
+        return line + ", neutral"
+    if gender:
+        return line + f", {gender.lower()} (CHROMM's bodies are neutral: choose SMPLX_NEUTRAL)"
+    return line + ", gender not in the file name (CHROMM expects SMPLX_NEUTRAL)"

@@ -18,6 +18,10 @@ READY, APPLIED, FAILED, CANCELLED = "ready", "applied", "failed", "cancelled"
 FINISHED = (READY, APPLIED, FAILED, CANCELLED)  # nothing left for the worker to do
 
 
+class UploadCancelled(Exception):
+    """Cancel pressed while the clips were being uploaded: the request is dropped."""
+
+
 class Reconstruction:
     """`connect()` returns a ServiceClient (it may start the local backend: slow, so it runs in
     the worker too). `options` are the service's job options (offsets, fps, start, end, ...)."""
@@ -40,6 +44,7 @@ class Reconstruction:
         self.take_path = None
         self.views_path = None
         self.started = time.time()
+        self._upload_started, self._last_upload_report = None, 0.0
 
     # Called from the main thread.
     def snapshot(self):
@@ -83,6 +88,8 @@ class Reconstruction:
                                                "check the backend settings in the preferences")
             else:
                 self._set(state=FAILED, error=str(exc))
+        except UploadCancelled:
+            self._set(state=CANCELLED, stage="cancelled")
         except ChrommError as exc:
             self._set(state=FAILED, error=str(exc))
         except Exception as exc:  # keep the add-on usable whatever the backend does
@@ -96,7 +103,7 @@ class Reconstruction:
             if self._cancel:
                 self._set(state=CANCELLED, stage="cancelled")
                 return
-            status = self.client.submit(self.clips, **self.options)
+            status = self.client.submit(self.clips, progress=self._upload_progress, **self.options)
             self.job_id = status["id"]
             self._apply_status(status)
             return
@@ -118,6 +125,21 @@ class Reconstruction:
                 views = None  # a backend without views files: the take cannot be refined
             self._set(state=READY, stage="building the scene", take_path=path, views_path=views,
                       fraction=1.0)
+
+    def _upload_progress(self, sent, total):
+        """Called by the upload after each block (a remote service: clips go up the wire)."""
+        if self._cancel:
+            raise UploadCancelled()
+        now = time.monotonic()
+        if sent < total and now - self._last_upload_report < 0.2:
+            return
+        if self._upload_started is None:
+            self._upload_started = now
+        elapsed = now - self._upload_started
+        eta = elapsed / sent * (total - sent) if sent and elapsed > 0.5 else None
+        self._last_upload_report = now
+        self._set(stage=f"uploading clips ({sent / 1e6:.0f} of {total / 1e6:.0f} MB)",
+                  fraction=sent / total if total else 0.0, eta_s=eta)
 
     def _apply_status(self, status):
         remote = status.get("state")

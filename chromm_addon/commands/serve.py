@@ -58,6 +58,10 @@ def run(args):
         raise ChrommError("--max-queue and --max-upload-mb must be at least 1")
     runner_options = from_args(ReconstructOptions, args, scopes=(SERVICE,))
     network = check_runner_options(runner_options)  # device and weights, at start, not at the first job
+    from ..backend.device import device_info
+
+    # /version says what really runs: cuda:0 and its GPU, or cpu (the tiny network always is).
+    used = device_info(runner_options.device, tiny=runner_options.tiny_network)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -77,7 +81,7 @@ def run(args):
     queue = JobQueue(work_dir, runner_options, max_queued=args.max_queue)
     app = create_app(queue, token, allowed=allowed, max_upload_bytes=args.max_upload_mb << 20,
                      max_clips=args.max_clips, network=network,
-                     device=runner_options.device)
+                     device=used["device"], gpu=used["gpu"])
 
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     handshake = {"chromm_service": 1, "url": f"http://{url_host}:{port}", "host": args.host, "port": port,

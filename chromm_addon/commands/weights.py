@@ -1,4 +1,5 @@
 """`weights check [DIR]`: which checkpoint files are present, their hashes, and whether they fit.
+`weights download [DIR] --accept-licences`: fetch them from the Hugging Face hub (`network.hub`).
 
 Keys and shapes are compared with the architecture built on the meta device; the files' tensors
 are never read (safetensors headers, a memory-mapped pickle), so checking 5 GB takes seconds
@@ -8,6 +9,7 @@ plus the hashing.
 import os
 
 from ..errors import ChrommError
+from ..network import hub
 
 
 def add_arguments(parser):
@@ -19,6 +21,52 @@ def add_arguments(parser):
     check.add_argument("--no-hash", action="store_true", help="skip the SHA-256 of each file")
     check.add_argument("--preset", choices=("full", "tiny"), default="full",
                        help="architecture to check against (tiny: the test configuration)")
+    check.set_defaults(_action=run_check)
+    dl = sub.add_parser("download", help="download the network weights from the Hugging Face hub")
+    dl.add_argument("dir", nargs="?", default=None, help="weights folder (default as for check)")
+    dl.add_argument("--accept-licences", action="store_true",
+                    help="accept the licence of every file downloaded: " + "; ".join(
+                        hub.licence_line(k) for k in hub.HUB_FILES))
+    dl.add_argument("--accept", action="append", default=[], choices=list(hub.HUB_FILES),
+                    metavar="FILE", help="accept one file's licence (pi3x or multihmr); repeatable")
+    dl.add_argument("--only", action="append", choices=list(hub.HUB_FILES), metavar="FILE",
+                    help="download only this file (pi3x or multihmr); repeatable")
+    dl.add_argument("--token", default=None,
+                    help="Hugging Face token (default: $HF_TOKEN or the hub's saved login)")
+    dl.add_argument("--no-online-access", dest="online_access", action="store_false",
+                    help="refuse to go online (the add-on passes this when Blender's "
+                         "'Allow Online Access' is off)")
+    dl.add_argument("--json", action="store_true",
+                    help="progress as one JSON object per line on stdout (for the add-on)")
+    dl.set_defaults(_action=run_download)
+
+
+def run(args):
+    return args._action(args)
+
+
+def run_download(args):
+    import json
+    import sys
+
+    kinds = args.only or list(hub.HUB_FILES)
+    accepted = list(hub.HUB_FILES) if args.accept_licences else args.accept
+
+    def emit(record):
+        if args.json:
+            print(json.dumps(record), flush=True)
+        elif record.get("event") == "progress":
+            end = "\r" if sys.stderr.isatty() else "\n"
+            print(hub.progress_line(record), end=end, file=sys.stderr, flush=True)
+        else:
+            print(record["message"], flush=True)
+
+    paths = hub.download_weights(
+        args.dir, accepted, kinds=kinds, token=args.token, online_access=args.online_access,
+        progress=lambda p: emit(dict(p, event="progress")),
+        log=lambda message: emit({"event": "log", "message": message}))
+    emit({"event": "done", "message": "ok: " + ", ".join(paths.values()), "paths": paths})
+    return 0
 
 
 def _size(path):
@@ -46,7 +94,7 @@ def _check_file(kind, path, expected):
     return "; ".join(r.summary() for r in reports)
 
 
-def run(args):
+def run_check(args):
     try:
         import torch  # noqa: F401
     except ImportError:

@@ -321,31 +321,42 @@ def load_into(module, state, path, kind, device=None, key_prefix=""):
 
 def sha256_file(path, cache=True):
     """Hex SHA-256 of a file; cached beside it (size + mtime) when the folder is writable."""
-    stat = os.stat(path)
-    stamp = [stat.st_size, stat.st_mtime_ns]
-    cache_path = os.path.join(os.path.dirname(path), _HASH_CACHE)
-    name = os.path.basename(path)
-    entries = {}
     if cache:
-        try:
-            with open(cache_path) as f:
-                entries = json.load(f)
-            hit = entries.get(name)
-            if isinstance(hit, dict) and hit.get("stamp") == stamp:
-                return hit["sha256"]
-        except (OSError, ValueError):
-            entries = {}
+        hit = _hash_cache(path)[1].get(os.path.basename(path))
+        if isinstance(hit, dict) and hit.get("stamp") == _stamp(path):
+            return hit["sha256"]
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 23), b""):
             digest.update(chunk)
     value = digest.hexdigest()
     if cache:
-        entries[name] = {"stamp": stamp, "sha256": value}
-        try:
-            with open(cache_path + ".tmp", "w") as f:
-                json.dump(entries, f)
-            os.replace(cache_path + ".tmp", cache_path)
-        except OSError:
-            pass
+        remember_sha256(path, value)
     return value
+
+
+def _stamp(path):
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _hash_cache(path):
+    cache_path = os.path.join(os.path.dirname(path), _HASH_CACHE)
+    try:
+        with open(cache_path) as f:
+            entries = json.load(f)
+        return cache_path, entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError):
+        return cache_path, {}
+
+
+def remember_sha256(path, value):
+    """Record a file's SHA-256 in the hash cache (after a rename keeps its size and mtime)."""
+    cache_path, entries = _hash_cache(path)
+    entries[os.path.basename(path)] = {"stamp": _stamp(path), "sha256": value}
+    try:
+        with open(cache_path + ".tmp", "w") as f:
+            json.dump(entries, f)
+        os.replace(cache_path + ".tmp", cache_path)
+    except OSError:
+        pass
