@@ -11,10 +11,12 @@ import sys
 
 from . import __version__
 from .errors import ChrommError
+from .lifecycle import Terminated, terminate_as_interrupt
 
 # (command, module under commands/, one-line help)
 COMMANDS = (
     ("reconstruct", "reconstruct", "clips -> take (decode, network, fuse, optionally build)"),
+    ("batch", "batch", "many takes from a manifest, here or on a Ray cluster"),
     ("fuse", "fuse", "views file -> take file (test-time modules only)"),
     ("build", "build", "take file -> .blend (needs the bpy module)"),
     ("render", "render", "take file -> video of its people over a view's source clip (needs bpy)"),
@@ -43,11 +45,15 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    terminate_as_interrupt()  # SIGTERM cleans up like Ctrl-C (`serve` installs its own handler)
     try:
         return int(args._run(args) or 0)
     except ChrommError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("error: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

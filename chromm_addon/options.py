@@ -135,6 +135,8 @@ class FootLockOptions:
     release_speed_mps: float = option(1.0, "a foot leaves contact when faster than this", "m/s", gt=True, min=0)
     min_contact_s: float = option(0.1, "contacts shorter than this are ignored", "s", min=0)
     min_break_s: float = option(0.1, "breaks between contacts shorter than this are filled", "s", min=0)
+    max_travel_m: float = option(0.15, "a contact along which the foot strays further than this from its "
+                                 "median place is split where the foot moves fastest", "m", gt=True, min=0)
     speed_baseline_s: float = option(0.1, "a foot's speed is its displacement over plus and minus this",
                                      "s", gt=True, min=0, max=2)
     blend_s: float = option(0.25, "the lock blends in and out over this on either side of a contact", "s",
@@ -163,6 +165,12 @@ class FuseOptions:
                                    "reference noise")
     smooth_reference_noise_m: float = option(0.02, "head noise the smoothing window is meant for", "m",
                                              gt=True, min=0)
+    smooth_max_gap_s: float = option(0.2, "the quadratic filter and the foot locking run across gaps in a "
+                                     "person's track up to this long (missed frames; 0: every gap ends a "
+                                     "segment)", "s", min=0, max=2)
+    smooth_root: bool = option(True, "filter the root translation once more after it is derived from the "
+                               "filtered head and pose (the spine's leftover rotation noise leaves the pelvis; the "
+                               "head follows the root)")
     one_euro_min_cutoff_hz: float = option(1.0, "One Euro filter: cutoff frequency at rest", "Hz", gt=True,
                                            min=0)
     one_euro_beta: float = option(0.5, "One Euro filter: how fast the cutoff rises with speed", "s/m", min=0)

@@ -4,6 +4,11 @@ The operator returns at once. A worker thread talks to the backend (chromm_addon
 `bpy.app.timers` callback on the main thread redraws the panel and, when the take has been
 downloaded, builds it into the scene as one undo step. The job lives in this module, not in the
 panel, so closing the panel or the sidebar does not stop it.
+
+The module keeps no Blender data (a `Scene` is invalid after File > New or Open): it keeps the
+target scene's `session_uid` and name and looks the scene up when the result is applied. A
+`load_post` handler detaches a running job from the file that was closed: the job runs on, its
+take is kept on disk, and the panel says where instead of adding it to an unrelated file.
 """
 
 import os
@@ -15,7 +20,8 @@ from bpy_extras.io_utils import ImportHelper
 
 POLL_SECONDS = 0.5
 
-_ACTIVE = {"job": None, "scene": None, "name": None, "sources": None, "message": ""}
+_ACTIVE = {"job": None, "scene_uid": None, "scene_name": None, "detached": False, "name": None,
+           "sources": None, "message": ""}
 
 
 def active_job():
@@ -64,6 +70,26 @@ def _results_folder():
     return folder
 
 
+def _target_scene():
+    """The scene the running job was started from, or None when it is gone (or the file closed)."""
+    if _ACTIVE["detached"]:
+        return None
+    for scene in bpy.data.scenes:
+        if scene.session_uid == _ACTIVE["scene_uid"]:
+            return scene
+    return bpy.data.scenes.get(_ACTIVE["scene_name"] or "")
+
+
+@bpy.app.handlers.persistent
+def _detach_on_load(*_args):
+    """load_post: the file the job was started from is gone; the job no longer targets a scene."""
+    job = _ACTIVE["job"]
+    if job is not None and not job.finished:
+        _ACTIVE["detached"] = True
+        _ACTIVE["message"] = ("The file this reconstruction was started from was closed; it runs on "
+                              "and its take will be kept on disk")
+
+
 def poll_active_job():
     """Timer callback (also called directly by tests): redraw, apply a finished take."""
     from ..chromm_addon.client.job import FAILED, READY
@@ -74,8 +100,15 @@ def poll_active_job():
         return None
     _redraw()
     snap = job.snapshot()
-    if snap["state"] == READY:
-        scene = _ACTIVE["scene"]
+    scene = _target_scene() if snap["state"] == READY else None
+    if snap["state"] == READY and scene is None:
+        where = ("the file it was started from was closed" if _ACTIVE["detached"]
+                 else f"its scene {_ACTIVE['scene_name']!r} is gone")
+        reason = f"{where}; the take is kept at {snap['take_path']} (File > Import > CHROMM take)"
+        job.fail(f"not added: {reason}")
+        _ACTIVE["message"] = f"Reconstruction finished but not added: {reason}"
+        return None
+    elif snap["state"] == READY:
         settings = scene.chromm
         from ..chromm_addon.blender.results import apply_take
         from ..panels.preferences import get_preferences
@@ -151,7 +184,8 @@ class CHROMM_OT_reconstruct(bpy.types.Operator):
             return {"CANCELLED"}
         connect = _connector(prefs, {os.path.dirname(p) for p in paths}, service_options(settings, prefs))
         job = Reconstruction(connect, paths, _results_folder(), options)
-        _ACTIVE.update(job=job, scene=context.scene, message="",
+        _ACTIVE.update(job=job, scene_uid=context.scene.session_uid, scene_name=context.scene.name,
+                       detached=False, message="",
                        name=os.path.splitext(os.path.basename(paths[0]))[0] + "_chromm",
                        sources=[{"path": p, "start_time": c.offset} for p, c in zip(paths, clips)])
         JobWorker(job, interval=POLL_SECONDS).start()
@@ -305,7 +339,14 @@ CLASSES = (CHROMM_OT_reconstruct, CHROMM_OT_cancel_job, CHROMM_OT_clips_from_seq
            CHROMM_OT_select_take)
 
 
+def register_extra():
+    if _detach_on_load not in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.append(_detach_on_load)
+
+
 def unregister_extra():
+    if _detach_on_load in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_detach_on_load)
     if bpy.app.timers.is_registered(poll_active_job):
         bpy.app.timers.unregister(poll_active_job)
     from ..chromm_addon.client.local_backend import stop_shared_backend

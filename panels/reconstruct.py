@@ -99,7 +99,7 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
         else:
             layout.operator("chromm.reconstruct", icon="PLAY")
         if message:
-            layout.label(text=message, icon="ERROR" if "failed" in message else "INFO")
+            layout.label(text=message, icon="ERROR" if "failed" in message or "not added" in message else "INFO")
 
 
 class _ResultPanel(_SidebarPanel):

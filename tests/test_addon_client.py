@@ -109,6 +109,59 @@ def test_backend_environment_errors(tmp_path):
     assert backend_python(VENV).startswith(VENV)
 
 
+def _gone(pid):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
+    except FileNotFoundError:
+        return True
+
+
+def _work_dir_of(pid):
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.endswith(".chromm-service.lock"):
+            return os.path.dirname(target)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_local_service_stops_when_its_parent_is_killed(tmp_path):
+    """Blender killed with -9: the service it started stops and removes its work folder; the
+    add-on leaves no temporary folder of its own either."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    private_tmp = tmp_path / "tmp"  # the add-on's and the service's temporary folders go here
+    private_tmp.mkdir()
+    code = (f"import sys, time\nsys.path.insert(0, {root!r})\n"
+            "from chromm_addon.client.local_backend import LocalBackend\n"
+            f"b = LocalBackend({VENV!r}, device='cpu', extra_args=['--tiny-network'])\n"
+            "url, token = b.start()\nprint(b.process.pid, url, flush=True)\ntime.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, TMPDIR=str(private_tmp)))
+    try:
+        pid = int(parent.stdout.readline().split()[0])
+        deadline = time.monotonic() + 30
+        while _work_dir_of(pid) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        work = _work_dir_of(pid)
+        assert work and os.path.isdir(work) and os.path.dirname(work) == str(private_tmp)
+    finally:
+        parent.kill()
+        parent.wait(10)
+    deadline = time.monotonic() + 30
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(pid), "the service outlived the process that started it"
+    assert not os.path.exists(work)
+    assert os.listdir(private_tmp) == []  # nothing left behind, by the service or the add-on
+
+
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory):
     """A service as on a GPU server: a token, no --allow-dir (it takes uploads only)."""

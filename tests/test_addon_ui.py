@@ -236,6 +236,60 @@ def test_reconstruct_operator_runs_a_job_to_a_scene(addon, tmp_path, monkeypatch
     assert _shared["backend"] is None
 
 
+def _start_reconstruction(addon, tmp_path, monkeypatch):
+    import bpy
+
+    monkeypatch.setenv("CHROMM_BACKEND_ARGS", "--tiny-network")
+    prefs = bpy.context.preferences.addons["chromm"].preferences
+    prefs.backend_mode, prefs.backend_env = "LOCAL", VENV
+    clip = write_clip(str(tmp_path / "solo.avi"), num_frames=12, fps=12.0)
+    settings = bpy.context.scene.chromm
+    settings.clips.clear()
+    assert bpy.ops.chromm.clip_add(directory=str(tmp_path), files=[{"name": "solo.avi"}], filepath=clip) == {"FINISHED"}
+    settings.fps, settings.device, settings.replace_previous = 6.0, "cpu", False
+    addon.operators.reconstruct.register_extra()  # the load_post handler (a test above unregistered it)
+    assert bpy.ops.chromm.reconstruct() == {"FINISHED"}
+    return addon.operators.reconstruct.active_job()
+
+
+def _finish(reconstruct, job):
+    deadline = time.monotonic() + 300
+    while reconstruct.poll_active_job() is not None:
+        assert time.monotonic() < deadline, job.snapshot()
+        time.sleep(0.2)
+    return job.snapshot()
+
+
+def test_result_lands_in_its_scene_after_a_rename_and_not_in_a_new_file(addon, tmp_path, monkeypatch):
+    """The job keeps no Scene: a renamed scene still gets its result (found by session_uid); after
+    File > New while the job runs, the result is not applied anywhere and the panel says where the
+    take is, instead of a ReferenceError."""
+    import bpy
+
+    from chromm_addon.client.job import APPLIED, FAILED
+
+    reconstruct = addon.operators.reconstruct
+    job = _start_reconstruction(addon, tmp_path, monkeypatch)
+    scene = bpy.context.scene
+    scene.name = "Renamed while running"
+    snap = _finish(reconstruct, job)
+    assert snap["state"] == APPLIED, snap
+    assert bpy.data.scenes["Renamed while running"].chromm.last_take is not None
+
+    job = _start_reconstruction(addon, tmp_path, monkeypatch)
+    bpy.ops.wm.read_homefile(use_empty=True)  # File > New while the job runs
+    assert "was closed" in reconstruct.last_message()
+    snap = _finish(reconstruct, job)
+    assert snap["state"] == FAILED and os.path.isfile(snap["take_path"]), snap
+    message = reconstruct.last_message()
+    assert message.startswith("Reconstruction finished but not added: the file it was started from was closed")
+    assert snap["take_path"] in message
+    assert all(s.chromm.last_take is None for s in bpy.data.scenes)
+    panel = next(c for c in _classes(addon) if c.__name__ == "VIEW3D_PT_chromm_reconstruct")
+    assert "label" in _draw(panel, bpy.context)  # the message, drawn in the panel
+    reconstruct.unregister_extra()
+
+
 def test_export_and_retarget_operators(addon, tmp_path):
     import bpy
 

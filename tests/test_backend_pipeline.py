@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from backend_synth import write_image_folder
-from chromm_addon.backend.pipeline import Cancelled, ReconstructOptions, WindowBuffer, reconstruct_views
+from chromm_addon.backend.pipeline import Cancelled, ReconstructOptions, reconstruct_views
 from chromm_addon.backend.progress import Progress, TerminalBar, format_eta
 from chromm_addon.backend.timeline import PREFETCH
 from chromm_addon.backend.timeline import open_clips
 from chromm_addon.backend.video import LIVE_FRAMES
+from chromm_addon.backend.windows import WindowBuffer
 from chromm_addon.errors import ChrommError
 from chromm_addon.io.views import validate_views
 from chromm_addon.network.interface import Runner

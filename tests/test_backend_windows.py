@@ -182,3 +182,24 @@ def test_merger_bounds_points():
     merged = merger.views()
     assert len(merged.points) == 500
     validate_views(merged)
+
+
+@pytest.mark.parametrize("count, size", [(13, 4), (14, 4), (4, 8), (40, 12), (5, 2), (1, 4)])
+def test_window_source_cuts_the_planned_windows(count, size):
+    """WindowSource (what the readers hand out) cuts exactly the windows plan_windows predicts,
+    with the right frames; the batch's progress and the local pipeline rely on the plan."""
+    from types import SimpleNamespace
+
+    from chromm_addon.backend.windows import WindowSource, plan_windows
+
+    clips = [SimpleNamespace(height=2, width=3) for _ in range(2)]
+    samples = ((k, [np.full((2, 3, 3), k, np.uint8), np.full((2, 3, 3), 100 + k, np.uint8)]) for k in range(count))
+    source = WindowSource(clips, samples, min(size, count))
+    got = []
+    while (window := source.next_window()) is not None:
+        start, frames = window
+        assert [int(f[0, 0, 0, 0]) for f in frames] == [start, 100 + start]
+        np.testing.assert_array_equal(frames[0][:, 0, 0, 0], np.arange(start, start + len(frames[0])))
+        got.append((start, len(frames[0])))
+    assert got == plan_windows(count, size)
+    assert source.timesteps == count

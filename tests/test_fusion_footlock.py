@@ -7,7 +7,7 @@ from chromm_addon.body.lbs import forward_kinematics
 from chromm_addon.evaluation.evaluate import evaluate_take
 from chromm_addon.evaluation.simulate import simulate_views
 from chromm_addon.evaluation.synthetic import DEFAULT_FOOT_CLEARANCE, make_scene
-from chromm_addon.fusion.footlock import FootLockOptions, clean_runs, hysteresis, lock_feet
+from chromm_addon.fusion.footlock import FootLockOptions, clean_runs, hysteresis, lock_feet, split_travelling
 from chromm_addon.fusion.pipeline import FuseOptions, fuse_views
 from chromm_addon.fusion.smoothing import smooth_rotations, smooth_values
 from chromm_addon.geometry.rotations import axis_angle_to_matrix
@@ -39,10 +39,28 @@ def joints_of(rot, rest, transl):
 def test_hysteresis_and_run_cleaning():
     enter = np.array([0, 1, 0, 0, 0, 0, 1, 0], bool)
     leave = np.array([0, 0, 0, 1, 0, 0, 0, 0], bool)
-    np.testing.assert_array_equal(hysteresis(enter, leave), [0, 1, 1, 0, 0, 0, 1, 1])
+    # two-sided: the loose (leave) bound holds before an enter frame as after it, so a contact
+    # starts where the foot first came below the loose bounds, not late at the strict ones
+    np.testing.assert_array_equal(hysteresis(enter, leave), [1, 1, 1, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(hysteresis(enter & False, leave), [0] * 8)
     mask = np.array([1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0], bool)
     np.testing.assert_array_equal(clean_runs(mask, min_on=2, min_off=2),
                                   [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+
+
+def test_a_contact_that_travels_is_split_where_the_foot_moves_fastest():
+    # two plants 0.7 m apart joined by a slow, smeared step (as a wide filter makes of a walk)
+    x = np.r_[np.zeros(15), np.linspace(0, 0.7, 8), np.full(15, 0.7)]
+    xy = np.stack([x, np.zeros_like(x)], -1)
+    speed = np.abs(np.gradient(x)) * 30
+    mask = np.ones(len(x), bool)
+    out = split_travelling(mask, xy, speed, 0.15)
+    runs = [(int(a), int(b)) for a, b in zip(np.flatnonzero(np.diff(np.r_[0, out, 0]) == 1),
+                                             np.flatnonzero(np.diff(np.r_[0, out, 0]) == -1))]
+    assert len(runs) >= 2 and out[:15].all() and out[23:].all()
+    for a, b in runs:
+        assert np.ptp(x[a:b]) <= 0.3
+    np.testing.assert_array_equal(split_travelling(mask[:15], xy[:15], speed[:15], 0.15), mask[:15])
 
 
 def test_locked_feet_are_planted_on_the_floor_and_only_legs_change():
@@ -54,7 +72,14 @@ def test_locked_feet_are_planted_on_the_floor_and_only_legs_change():
         gt = scene.foot_contact
         recall = (contact & gt).sum() / gt.sum()
         precision = (contact & gt).sum() / contact.sum()
-        assert recall > 0.85 and precision > 0.95
+        assert recall > 0.95 and precision > 0.9
+        # the false contacts are the edges of true ones (the foot slowing down to land, lifting
+        # off), never a swing: every detected frame is within 3 frames (0.1 s) of a true contact
+        near = gt.copy()
+        for shift in (1, 2, 3):
+            near[:, shift:] |= gt[:, :-shift]
+            near[:, :-shift] |= gt[:, shift:]
+        assert not (contact & ~near).any()
         before, after = joints_of(rot, rest, transl), joints_of(locked, rest, new_transl)
         for side, feet in enumerate(FEET):
             held = contact[:, 1:, side] & contact[:, :-1, side]
@@ -103,3 +128,25 @@ def test_fused_take_has_planted_feet_by_default(tmp_path):
     assert locked["foot_sliding"] < 0.5 * free["foot_sliding"]
     assert locked["foot_height"] < 0.005
     assert not fuse_views(views, options=FuseOptions(foot_lock=False)).foot_contact.any()
+
+
+def test_two_views_keep_planted_feet_and_smooth_motion():
+    """4 people of one shape seen by 2 views: people are missed in both views now and then, so
+    their tracks have 1-3 frame gaps. Filtering and contact run across those gaps (not a new
+    segment at each), and the feet stay planted on the ground-truth contact frames. The root,
+    derived from the filtered head through the filtered spine, is filtered once more: jitter
+    within 1.5x the ground truth's."""
+    scene = make_scene(num_people=4, num_views=2, num_frames=150, seed=1, same_shape=True)
+    views = simulate_views(scene, "realistic", seed=1001)
+    cache = {}
+    take = fuse_views(views, cache=cache)
+    assert (np.diff(take.valid.astype(int), axis=1) == -1).sum() > 5      # gaps there are
+    bridged = evaluate_take(take, scene)
+    split = evaluate_take(fuse_views(views, options=FuseOptions(smooth_max_gap_s=0), cache=cache), scene)
+    assert bridged["foot_sliding"] < 0.002 and bridged["foot_sliding"] < 0.5 * split["foot_sliding"]
+    assert bridged["w_mpjpe"] <= split["w_mpjpe"]
+    assert not take.foot_contact[~take.valid].any()
+    assert bridged["jitter"] < 1.5 * bridged["gt_jitter"]
+    unfiltered_root = evaluate_take(fuse_views(views, options=FuseOptions(smooth_root=False), cache=cache), scene)
+    assert bridged["jitter"] < 0.85 * unfiltered_root["jitter"]
+    assert bridged["w_mpjpe"] < 1.02 * unfiltered_root["w_mpjpe"]

@@ -88,3 +88,40 @@ def test_tripod_cameras_become_one_pose_moving_ones_are_filtered():
     np.testing.assert_allclose(out[0, 0, :3, 3], truth[0, 0, :3, 3], atol=0.003)
     err = lambda c: np.linalg.norm(c[1, :, :3, 3] - truth[1, :, :3, 3], axis=-1).mean()  # noqa: E731
     assert err(out) < 0.6 * err(noisy)
+
+
+def test_short_gaps_are_bridged_on_the_present_samples_only():
+    from chromm_addon.fusion.smoothing import bridge_gaps
+
+    valid = np.ones(60, bool)
+    valid[[10, 25, 26, 40, 41, 42, 43, 44, 45]] = False   # gaps of 1, 2 and 6 steps
+    np.testing.assert_array_equal(bridge_gaps(valid, 2), np.r_[np.ones(40, bool), np.zeros(6, bool),
+                                                               np.ones(14, bool)])
+    t = np.arange(60, dtype=np.float64)
+    x = 0.3 + 0.2 * t - 0.01 * t**2
+    held = np.where(valid, x, 99.0)[:, None]           # what stands in a gap must not count
+    out = smooth_values(held, valid, 5, max_gap=2)[:, 0]
+    # exact for quadratic motion, gaps filled with it; the long gap still ends the segment
+    np.testing.assert_allclose(out[:40], x[:40], atol=1e-9)
+    np.testing.assert_allclose(out[46:], x[46:], atol=1e-9)
+    assert (out[40:46] == 99.0).all()
+
+
+def test_bridging_a_gap_filters_its_neighbours_like_the_rest():
+    """Without bridging, every missed frame splits the track: the frames around it get one-sided
+    fits (extrapolations, larger errors); bridged, they are filtered about as well as anywhere."""
+    rng = np.random.default_rng(5)
+    t = np.arange(300) / 30.0
+    truth = np.stack([np.sin(1.3 * t), np.cos(0.7 * t), 0.2 * t], -1)
+    noisy = truth + rng.normal(scale=0.03, size=truth.shape)
+    valid = np.ones(300, bool)
+    valid[20::25] = False                                # a missed frame every 25
+    near = np.zeros(300, bool)
+    for g in np.flatnonzero(~valid):
+        near[max(g - 6, 0):g + 7] = True
+    near &= valid
+    err = lambda out, mask: np.linalg.norm(out - truth, axis=-1)[mask].mean()  # noqa: E731
+    split = smooth_values(noisy, valid, 8)
+    bridged = smooth_values(noisy, valid, 8, max_gap=2)
+    assert err(bridged, near) < 0.8 * err(split, near)
+    assert err(bridged, near) < 1.2 * err(bridged, valid & ~near)

@@ -44,6 +44,7 @@ def test_pip_failures_are_one_line():
     assert line.startswith("pip failed: ERROR: Could not find") and line.endswith("for nope==1")
     assert "\n" not in line
     assert read_pins()["torch"] == "2.13.0" and read_pins()["huggingface-hub"] == "2.4.0"
+    assert read_pins()["ray"] == "2.60.0"  # `ray[default]==...`: the extras are not part of the name
 
 
 def _run(task, timeout):

@@ -10,8 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
+import uuid
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from ..network.registry import load_runner, missing_weights  # noqa: F401 (re-ex
 from ..options import ReconstructOptions, to_dict, validate  # noqa: F401 (ReconstructOptions re-exported)
 from .limits import MIN_WINDOW
 from .timeline import open_clips, plan_timeline, sample
-from .windows import WindowMerger, plan_overlap
+from .windows import WindowMerger, WindowSource
 
 
 class Cancelled(Exception):
@@ -46,14 +46,19 @@ def check_window(requested):
         raise ChrommError(f"--window {requested}: a window needs at least {MIN_WINDOW} timesteps")
 
 
-def choose_window(runner, clips, count, requested=None):
+def choose_window(runner, image_hw, num_views, count, requested=None):
+    """Timesteps per window: the requested size, else what fits the runner's device; at most `count`."""
     check_window(requested)
     if requested is not None:
         size = int(requested)
     else:
-        image_hw = (max(c.height for c in clips), max(c.width for c in clips))
-        size = int(runner.window_size(image_hw, len(clips)))
+        size = int(runner.window_size(tuple(image_hw), num_views))
     return max(MIN_WINDOW, min(size, count))
+
+
+def frame_size(clips):
+    """(height, width) that holds every clip's frames."""
+    return max(c.height for c in clips), max(c.width for c in clips)
 
 
 def _is_out_of_memory(exc):
@@ -68,95 +73,94 @@ def _free_device_memory():
         torch.cuda.empty_cache()
 
 
-class WindowBuffer:
-    """Preallocated frames per view for one window; `shift` keeps the overlap at the front."""
-
-    def __init__(self, clips, capacity):
-        self.capacity = capacity
-        self.arrays = [np.empty((capacity, c.height, c.width, 3), np.uint8) for c in clips]
-        self.count = 0
-
-    @property
-    def frames_held(self):
-        return self.capacity * len(self.arrays)
-
-    def put(self, frames):
-        for array, frame in zip(self.arrays, frames):
-            array[self.count] = frame
-        self.count += 1
-
-    def window(self, size):
-        return [a[:size] for a in self.arrays]
-
-    def shift(self, n):
-        keep = self.count - n
-        for a in self.arrays:
-            a[:keep] = a[n:self.count].copy()
-        self.count = keep
-
-
 class WindowedReconstruction:
-    """Runs the network over the sampled timesteps in overlapping windows and merges them."""
+    """One machine: windows from a WindowSource through the runner into a WindowMerger, in order;
+    an out-of-memory window is retried at half the size."""
 
     def __init__(self, runner, clips, fps, size, progress, total, stats, rig=None):
-        self.runner, self.clips, self.fps = runner, clips, fps
+        self.runner, self.fps = runner, fps
         self.known = {"cameras": rig.cameras} if rig is not None else {}
         self.names = [c.name for c in clips]
-        self.size, self.overlap = size, plan_overlap(size)
-        self.buffer = WindowBuffer(clips, size)
+        self.clips, self.size = clips, size
         self.merger = WindowMerger(fps, self.names)
-        self.start = 0
         self.progress, self.total, self.stats = progress, total, stats
-        stats.window_size, stats.overlap, stats.buffer_frames = size, self.overlap, self.buffer.frames_held
 
-    def push(self, frames):
-        self.buffer.put(frames)
-        if self.buffer.count == self.buffer.capacity:
-            self._drain(final=False)
-
-    def finish(self):
-        self._drain(final=True)
+    def run(self, samples):
+        source = WindowSource(self.clips, samples, self.size)
+        stats = self.stats
+        stats.window_size, stats.overlap, stats.buffer_frames = source.size, source.overlap, \
+            source.buffer.frames_held
+        try:
+            while True:
+                t0 = time.perf_counter()
+                window = source.next_window()
+                stats.seconds["decode"] = stats.seconds.get("decode", 0.0) + time.perf_counter() - t0
+                if window is None:
+                    break
+                start, frames = window
+                t0 = time.perf_counter()
+                try:
+                    views = self.runner.run_window(frames, self.names, self.fps, **self.known)
+                except Exception as exc:
+                    if not _is_out_of_memory(exc):
+                        raise
+                    self._shrink(source, exc)
+                    continue
+                del frames, window
+                _add_seconds(stats, "network", t0)
+                stats.window_calls.append(views.num_frames)
+                t0 = time.perf_counter()
+                self.merger.add(views, start)
+                _add_seconds(stats, "merge", t0)
+                del views
+                self.progress("network", self.merger.committed, max(self.total, self.merger.committed))
+        finally:
+            source.close()
+        stats.timesteps = source.timesteps
         return self.merger.views()
 
-    def _drain(self, final):
-        while True:
-            unmerged = self.start + self.buffer.count - self.merger.committed
-            if self.buffer.count == 0 or unmerged <= 0:
-                return
-            if not final and self.buffer.count < self.size:
-                return
-            m = min(self.buffer.count, self.size)
-            t0 = time.perf_counter()
-            try:
-                views = self.runner.run_window(self.buffer.window(m), self.names, self.fps, **self.known)
-            except Exception as exc:
-                if not _is_out_of_memory(exc):
-                    raise
-                self._shrink(exc)
-                continue
-            self.stats.seconds["network"] = self.stats.seconds.get("network", 0.0) + time.perf_counter() - t0
-            self.stats.window_calls.append(m)
-            t0 = time.perf_counter()
-            self.merger.add(views, self.start)
-            self.stats.seconds["merge"] = self.stats.seconds.get("merge", 0.0) + time.perf_counter() - t0
-            del views
-            self.progress("network", self.merger.committed, max(self.total, self.merger.committed))
-            if self.buffer.count > m or not final:
-                advance = m - self.overlap if m > self.overlap else m
-                self.buffer.shift(advance)
-                self.start += advance
-            else:
-                return
-
-    def _shrink(self, exc):
+    def _shrink(self, source, exc):
         _free_device_memory()
-        smaller = self.size // 2
-        if smaller < MIN_WINDOW or smaller <= self.merger.committed - self.start:
+        smaller = source.size // 2
+        if smaller < MIN_WINDOW or not source.shrink(smaller):
             raise ChrommError(f"out of {'GPU ' if 'cuda' in str(self.runner.device) else ''}memory "
-                              f"even with a window of {self.size} timesteps ({exc}); use fewer or "
+                              f"even with a window of {source.size} timesteps ({exc}); use fewer or "
                               "smaller clips, or --device cpu") from None
-        self.size, self.overlap = smaller, min(plan_overlap(smaller), self.overlap)
         self.stats.window_size = smaller
+
+
+def _add_seconds(stats, stage, t0):
+    stats.seconds[stage] = stats.seconds.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def open_take(options):
+    """Open the clips of `options`, plan their common timeline and match the known cameras:
+    (clips, offsets, timeline, KnownRig or None)."""
+    from .known_cameras import prepare
+
+    clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
+    timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
+    return clips, offsets, timeline, prepare(options.cameras, clips)
+
+
+def undistorted(samples, rig, stats=None):
+    """The sampled timesteps with known lenses undistorted (as they are, without any)."""
+    from .undistort import undistort_frames
+
+    undistorters = rig.undistorters if rig is not None else []
+    if not any(undistorters):
+        yield from samples
+        return
+    try:
+        for k, frames in samples:
+            t0 = time.perf_counter()
+            frames = undistort_frames(frames, undistorters)
+            if stats is not None:
+                _add_seconds(stats, "undistort", t0)
+            yield k, frames
+            del frames
+    finally:
+        samples.close()  # the decoder threads end with the windows
 
 
 def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=None):
@@ -168,44 +172,33 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     check_window(options.window)
     progress("open", 0, len(options.clips))
     t0 = time.perf_counter()
-    clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
-    timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
-    from .known_cameras import apply_to_views, prepare
-    from .undistort import undistort_frames
+    from .known_cameras import apply_to_views
 
-    rig = prepare(options.cameras, clips)
+    clips, offsets, timeline, rig = open_take(options)
     if rig is not None:
         stats.notes.extend(rig.notes)
     stats.seconds["open"] = time.perf_counter() - t0
     progress("open", len(clips), len(clips))
     check()
     runner = runner or load_runner(options)
-    size = choose_window(runner, clips, timeline.count, options.window)
+    size = choose_window(runner, frame_size(clips), len(clips), timeline.count, options.window)
     work = WindowedReconstruction(runner, clips, timeline.fps, size, progress, timeline.count, stats, rig)
-    undistorters = rig.undistorters if rig is not None else []
     progress("network", 0, timeline.count)
-    decode = 0.0
-    frames_iter = sample(clips, offsets, timeline, cancel=check)
-    t_dec = time.perf_counter()
-    for k, frames in frames_iter:
-        decode += time.perf_counter() - t_dec
-        if any(undistorters):
-            t_und = time.perf_counter()
-            frames = undistort_frames(frames, undistorters)
-            stats.seconds["undistort"] = stats.seconds.get("undistort", 0.0) + time.perf_counter() - t_und
-        work.push(frames)
-        stats.timesteps = k + 1
-        del frames
-        t_dec = time.perf_counter()
+    views = work.run(undistorted(sample(clips, offsets, timeline, cancel=check), rig, stats))
     check()
-    views = apply_to_views(work.finish(), rig)
-    views.meta["offsets_s"] = [float(o) for o in offsets]
-    views.meta["start_s"] = float(timeline.start)
-    views.meta["clips"] = [os.path.basename(c.path) for c in clips]
-    stats.seconds["decode"] = decode
+    views = apply_to_views(views, rig)
+    describe_take(views, offsets, timeline.start, [c.path for c in clips])
     stats.windows = len(stats.window_calls)
     stats.detections = int(views.num_detections)
     return views, stats
+
+
+def describe_take(views, offsets, start, clip_paths):
+    """Record where the merged views come from (offsets and start in seconds, clip names) in their meta."""
+    views.meta["offsets_s"] = [float(o) for o in offsets]
+    views.meta["start_s"] = float(start)
+    views.meta["clips"] = [os.path.basename(p) for p in clip_paths]
+    return views
 
 
 def fuse(views, smplx_path=None, options=None):
@@ -218,42 +211,87 @@ def fuse(views, smplx_path=None, options=None):
 
 def build_blend(take_path, blend_path, smplx_path=None):
     """Build the .blend in a child process (the backend process never imports bpy)."""
-    cmd = [sys.executable, "-m", "chromm_addon", "build", take_path, "-o", blend_path]
-    if smplx_path:
-        cmd += ["--smplx", smplx_path]
+    _run_command(["build", take_path, "-o", blend_path] + (["--smplx", smplx_path] if smplx_path else []),
+                 f"{blend_path}: building the .blend failed")
+
+
+def render_overlay(take_path, video_path, view=0, smplx_path=None):
+    """The take's people over view `view`'s clip (video + PNG still beside it), in a child process."""
+    still = os.path.splitext(video_path)[0] + ".png"
+    _run_command(["render", take_path, "--view", str(view), "-o", video_path, "--still", still] +
+                 (["--smplx", smplx_path] if smplx_path else []), f"{video_path}: rendering the overlay failed")
+    return still
+
+
+def _run_command(args, failure):
+    """`python -m chromm_addon ARGS` in a child process; its last error line in a ChrommError."""
+    cmd = [sys.executable, "-m", "chromm_addon"] + list(args) + ["--exit-on-stdin-eof"]
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # The child's stdin is a pipe whose write end only this process holds (never written to): if
+    # this process dies, even by kill -9, the child sees end of file and stops. On SIGTERM or
+    # Ctrl-C here, subprocess.run kills it.
+    read_end, write_end = os.pipe()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=read_end)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
         message = lines[-1] if lines else f"exit status {done.returncode}"
-        raise ChrommError(f"{blend_path}: building the .blend failed: {message.removeprefix('error: ')}")
+        raise ChrommError(f"{failure}: {message.removeprefix('error: ')}")
 
 
-def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, progress=None,
-                cancel=None):
-    """The whole pipeline; writes take_out (and views_out, blend_out) or nothing. Returns Stats."""
-    progress = progress or (lambda *a: None)
-    check = _cancel_check(cancel)
-    targets = [p for p in (take_out, views_out, blend_out) if p]
+def check_targets(*paths):
+    """The output files (None for one not asked for): different paths in existing folders."""
+    targets = [p for p in paths if p]
     if len(set(map(os.path.abspath, targets))) != len(targets):
         raise ChrommError("the output files must be different paths")
     for path in targets:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise ChrommError(f"{path}: the output folder does not exist")
+    return targets
+
+
+def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, progress=None,
+                cancel=None, sources=None):
+    """The whole pipeline; writes take_out (and views_out, blend_out) or nothing. Returns Stats.
+
+    `sources`: what to record as each view's clip in the take (default: the clips' absolute
+    paths); the service gives what the client submitted (an upload's own file name)."""
+    check_targets(take_out, views_out, blend_out)
     views, stats = reconstruct_views(options, runner=runner, progress=progress, cancel=cancel)
-    check()
+    _cancel_check(cancel)()
+    write_outputs(views, options, take_out, views_out, blend_out, progress=progress, cancel=cancel,
+                  stats=stats, sources=sources)
+    return stats
+
+
+def write_outputs(views, options, take_out, views_out=None, blend_out=None, progress=None, cancel=None,
+                  stats=None, overlay_out=None, overlay_view=0, sources=None):
+    """Merged views -> fused take; writes take_out (and views_out, blend_out, the overlay video
+    overlay_out of view `overlay_view` with its PNG still) all or nothing. `sources` as in
+    `reconstruct`."""
+    progress = progress or (lambda *a: None)
+    check = _cancel_check(cancel)
+    stats = stats or Stats()
+    still_out = os.path.splitext(overlay_out)[0] + ".png" if overlay_out else None
+    targets = check_targets(take_out, views_out, blend_out, overlay_out, still_out)
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
     take = fuse(views, options.smplx, options.fuse)
-    take.meta["options"] = to_dict(options)
+    recorded = to_dict(options)
+    recorded["clips"] = [str(path) for path in (sources or options.clips)]  # never a service's own paths
+    take.meta["options"] = recorded
     if views.meta.get("known_cameras"):
         take.meta["known_cameras"] = views.meta["known_cameras"]
     # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
-    take.meta["sources"] = [{"path": os.path.abspath(path), "start_time": views.meta["start_s"] + offset}
-                            for path, offset in zip(options.clips, views.meta["offsets_s"])]
+    sources = sources or [os.path.abspath(str(path)) for path in options.clips]
+    take.meta["sources"] = [{"path": str(path), "start_time": views.meta["start_s"] + offset}
+                            for path, offset in zip(sources, views.meta["offsets_s"])]
     lenses = (views.meta.get("known_cameras") or {}).get("distortion") or []
     for source, lens in zip(take.meta["sources"], lenses):
         if lens:    # the clip's lens, so Blender can show it undistorted (blender/render_setup.py)
@@ -279,6 +317,13 @@ def reconstruct(options, take_out, views_out=None, blend_out=None, runner=None, 
             stats.seconds["build"] = time.perf_counter() - t0
             progress("build", 1, 1)
             check()
+        if overlay_out:
+            progress("render", 0, 1)
+            t0 = time.perf_counter()
+            render_overlay(staged[take_out], staged[overlay_out], overlay_view, options.smplx)
+            stats.seconds["render"] = time.perf_counter() - t0
+            progress("render", 1, 1)
+            check()
     progress("write", len(targets), len(targets))
     return stats
 
@@ -293,11 +338,18 @@ class _staging:
     def __enter__(self):
         self.folders = {}
         staged = {}
-        for original, target in zip(self._originals, self.targets):
-            folder = os.path.dirname(target)
-            if folder not in self.folders:
-                self.folders[folder] = tempfile.mkdtemp(prefix=".chromm-stage-", dir=folder)
-            staged[original] = os.path.join(self.folders[folder], os.path.basename(target))
+        try:
+            for original, target in zip(self._originals, self.targets):
+                folder = os.path.dirname(target)
+                if folder not in self.folders:
+                    # Named and recorded before it exists, so an interrupt at any point leaves
+                    # nothing that the clean-up below does not know about.
+                    self.folders[folder] = os.path.join(folder, f".chromm-stage-{uuid.uuid4().hex[:12]}")
+                    os.mkdir(self.folders[folder], 0o700)
+                staged[original] = os.path.join(self.folders[folder], os.path.basename(target))
+        except BaseException:
+            self._remove()
+            raise
         self.staged = staged
         return staged
 
@@ -307,9 +359,12 @@ class _staging:
                 for original, target in zip(self._originals, self.targets):
                     os.replace(self.staged[original], target)
         finally:
-            for folder in self.folders.values():
-                shutil.rmtree(folder, ignore_errors=True)
+            self._remove()
         return False
+
+    def _remove(self):
+        for folder in self.folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _cancel_check(cancel):

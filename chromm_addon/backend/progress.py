@@ -4,14 +4,15 @@ The pipeline calls a `Progress` with (stage, done, total); the command line draw
 the service copies it into the job's status.
 """
 
+import collections
 import sys
 import threading
 import time
 
 # Share of the whole run each stage takes (roughly measured; only for the overall fraction).
 STAGES = {"open": 0.02, "network": 0.80, "fuse": 0.10, "write": 0.03, "build": 0.05}
-UNITS = {"open": "clips", "network": "timesteps", "fuse": "steps", "write": "files", "build": "files",
-         "render": "frames"}
+UNITS = {"windows": "windows", "open": "clips", "network": "timesteps", "fuse": "steps", "write": "files",
+         "build": "files", "render": "frames"}
 
 
 class Progress:
@@ -112,7 +113,7 @@ class TerminalBar(Progress):
         bar = "#" * filled + "-" * (self.width - filled)
         unit = UNITS.get(snap["stage"], "")
         line = (f"[{snap['stage']:>7}] {bar} {snap['done']:>5}/{snap['total']:<5} {unit:<9} "
-                f"{part * 100:3.0f}%  ETA {format_eta(snap['eta_s'])}")
+                f"{part * 100:3.0f}%  ETA {format_eta(snap['eta_s'])}{self.note()}")
         if self._tty:
             if newline_before and self._last_line:
                 self.stream.write("\n")
@@ -123,7 +124,48 @@ class TerminalBar(Progress):
         self._last_line = line
         self._last_draw = self._clock()
 
+    def note(self):
+        """Text after the bar (subclasses)."""
+        return ""
+
     def finish(self):
         if self._tty and self._last_line:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class BatchBar(TerminalBar):
+    """The batch's bar over all windows of all takes, with takes finished and time left.
+
+    Until a take is opened its window count is guessed as the mean of the takes opened so far.
+    """
+
+    def __init__(self, num_takes, **kwargs):
+        super().__init__(stages={"windows": 1.0}, **kwargs)
+        self.num_takes = int(num_takes)
+        self._planned, self._done_windows, self._finished = {}, 0, collections.Counter()
+        self._events_lock = threading.Lock()
+
+    def __call__(self, kind, **info):
+        with self._events_lock:
+            if kind == "take_planned":
+                self._planned[info["take"]] = info["windows"]
+            elif kind == "window_done":
+                self._done_windows += 1
+            elif kind == "take_finished":
+                self._finished[info["status"]] += 1
+                if info["status"] != "done":  # skipped or failed: its windows count as done
+                    self._planned.setdefault(info["take"], 0)
+            else:
+                return
+            mean = sum(self._planned.values()) / len(self._planned) if self._planned else 1.0
+            unplanned = max(0, self.num_takes - len(self._planned))
+            total = max(self._done_windows, int(round(sum(self._planned.values()) + mean * unplanned)))
+            super().__call__("windows", self._done_windows, total)
+            if kind == "take_finished" and not self._tty:
+                self._draw("", False)
+
+    def note(self):
+        f = self._finished
+        failed = f"  {f['failed']} failed" if f["failed"] else ""
+        return f"  takes {f['done'] + f['skipped'] + f['failed']}/{self.num_takes}{failed}"

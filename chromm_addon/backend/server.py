@@ -1,45 +1,45 @@
 """The HTTP service (FastAPI): submit, follow, cancel and download reconstructions.
 
-Every route, the OpenAPI schema included, needs `Authorization: Bearer <token>`. Errors are JSON
-`{"detail": "<one line naming the problem>"}` with a 4xx status.
+Every route, the OpenAPI schema included, needs `Authorization: Bearer <token>`: the token, the
+Host header and the body size are checked by `guard.Guard` (an ASGI middleware) before any byte of
+a body is read. Errors are JSON `{"detail": "<one line naming the problem>"}` with a 4xx status.
 """
 
 import json
 import os
-import re
-import shutil
-from typing import List, Optional
+from typing import List
 
 from .. import __version__
 from ..errors import ChrommError
 from ..options import SERVICE, ReconstructOptions, from_dict, leaves, strip_none
 from .jobs import DONE, QueueFull
 from .limits import MAX_CLIPS
-from .security import AllowedRoots, safe_filename, token_matches
+from .security import AllowedRoots
 from .timeline import open_clips, plan_timeline
 
 API_VERSION = 1
+MAX_JSON_DEPTH = 32  # nesting of a request's JSON (options are at most 3 deep)
 
 
 def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=MAX_CLIPS,
-               network="weights", device="cpu", gpu=None):
-    from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+               network="weights", device="cpu", gpu=None, hosts=(), body_timeout=None):
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
-    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from .guard import BODY_TIMEOUT_S, JSON_BODY_LIMIT, Guard
     from .models import Deleted, Health, JobOptions, JobStatus, PathJob, Version
+    from .uploads import MULTIPART_OVERHEAD, UPLOAD_SCHEMA, receive_uploads
 
     allowed = allowed or AllowedRoots()
-    bearer = HTTPBearer(auto_error=False, description="the service's token")
-
-    def require_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)):
-        if credentials is None or credentials.scheme.lower() != "bearer" or \
-                not token_matches(credentials.credentials, token):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
     app = FastAPI(title="CHROMM reconstruction service", version=__version__, openapi_url=None,
-                  docs_url=None, redoc_url=None, dependencies=[Depends(require_token)])
+                  docs_url=None, redoc_url=None)
+    upload_limit = max_upload_bytes * max_clips + MULTIPART_OVERHEAD * max_clips
+    app.add_middleware(Guard, token=token, hosts=hosts, body_timeout=body_timeout or BODY_TIMEOUT_S,
+                       body_limit=lambda path, method: upload_limit if path == "/jobs/upload" else JSON_BODY_LIMIT)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc):
@@ -53,13 +53,32 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
     async def _chromm(request, exc):
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request, exc):
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's JSON body parsing hit the C stack limit
+            return await _too_deep(request, exc.__cause__)
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request, exc):
+        return JSONResponse({"detail": f"request: JSON nested more than {MAX_JSON_DEPTH} levels deep"},
+                            status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _internal(request, exc):  # never a traceback or a server path to the client
+        import sys
+
+        print(f"{request.method} {request.url.path}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the service's log"},
+                            status_code=500)
+
     def _job_or_404(job_id):
         job = queue.get(job_id)
         if job is None:
             raise HTTPException(404, f"no job {job_id!r}")
         return job
 
-    def _check_and_submit(options, job_id=None, folder=None, upload_folder=None):
+    def _check_and_submit(options, job_id=None, folder=None, upload_folder=None, sources=None, aliases=None):
         if len(options.clips) > max_clips:
             raise ChrommError(f"{len(options.clips)} clips; this service takes at most {max_clips}")
         # Open every clip now, so bad input is answered at once rather than as a failed job.
@@ -70,7 +89,8 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
 
             prepare(options.cameras, clips)
         try:
-            return queue.submit(options, job_id=job_id, folder=folder, upload_folder=upload_folder)
+            return queue.submit(options, job_id=job_id, folder=folder, upload_folder=upload_folder,
+                                sources=sources, aliases=aliases)
         except QueueFull as exc:
             raise HTTPException(429, str(exc)) from None
 
@@ -107,45 +127,60 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
             raise HTTPException(403, "this service takes uploads only (it was started without --allow-dir); "
                                      "use POST /jobs/upload")
         clips = []
-        for path in body.clips:
-            try:
-                clips.append(allowed.check(path))
-            except PermissionError as exc:
-                raise HTTPException(403, str(exc)) from None
-        return _check_and_submit(_options(body, clips)).status()
-
-    @app.post("/jobs/upload", response_model=JobStatus, status_code=202,
-              summary="reconstruct uploaded video files (remote service)")
-    def submit_upload(request: Request, files: List[UploadFile] = File(..., description="one video per view"),
-                      options: str = Form("{}", description="JSON object of job options (as POST /jobs, without clips)")):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_upload_bytes * max_clips:
-            raise HTTPException(413, f"upload of {int(length)} bytes is over the limit "
-                                     f"({max_clips} clips x {max_upload_bytes} bytes)")
-        if len(files) > max_clips:
-            raise HTTPException(413, f"{len(files)} files; this service takes at most {max_clips} clips")
         try:
-            body = JobOptions.model_validate(json.loads(options or "{}"))
+            for path in body.clips:
+                try:
+                    clips.append(allowed.open(path))  # pinned: read through this descriptor from now on
+                except PermissionError as exc:
+                    raise HTTPException(403, str(exc)) from None
+            aliases = {}
+            for clip in clips:
+                aliases.update({clip.real: str(clip), clip.open_path: str(clip)})
+            job = _check_and_submit(_options(body, clips), sources=[str(c) for c in clips], aliases=aliases)
+        except BaseException:
+            for clip in clips:
+                clip.close()
+            raise
+        return job.status()
+
+    def _parse_options(text):
+        try:
+            data = json.loads(text or "{}")
+            depth_checked(data)
+            return JobOptions.model_validate(data)
+        except RecursionError:
+            raise HTTPException(422, f"options: nested more than {MAX_JSON_DEPTH} levels deep") from None
         except (ValueError, TypeError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else "not valid JSON"
             raise HTTPException(422, f"options: {message}") from None
-        job_id, folder = queue.new_job_folder()
+
+    @app.post("/jobs/upload", response_model=JobStatus, status_code=202,
+              summary="reconstruct uploaded video files (remote service)",
+              openapi_extra={"requestBody": UPLOAD_SCHEMA})
+    async def submit_upload(request: Request):
+        # The body streams straight into the job's folder (written once, never spooled elsewhere).
+        job_id, folder = await run_in_threadpool(queue.new_job_folder)
         upload_folder = os.path.join(folder, "uploads")
         try:
-            clips = []
-            for index, upload in enumerate(files):
-                target_dir = os.path.join(upload_folder, str(index))
-                os.makedirs(target_dir)
-                target = os.path.join(target_dir, safe_filename(upload.filename, f"clip{index}"))
-                _copy_limited(upload.file, target, max_upload_bytes, upload.filename)
-                clips.append(target)
+            received = await receive_uploads(request, upload_folder, max_clips, max_upload_bytes)
+            body = _parse_options(received.options)
+            paths = [path for path, _ in received.files]
+            names = [name for _, name in received.files]
+            options = _options(body, paths)
+
+            def submit():
+                return _check_and_submit(options, job_id, folder, upload_folder, sources=names,
+                                         aliases=dict(received.files)).status()
+
             try:
-                return _check_and_submit(_options(body, clips), job_id, folder, upload_folder).status()
+                return await run_in_threadpool(submit)
             except ChrommError as exc:  # name the uploaded file, not where the service keeps it
-                message = re.sub(re.escape(upload_folder + os.sep) + r"\d+" + re.escape(os.sep), "", str(exc))
-                raise ChrommError(message) from None
+                message = str(exc)
+                for path, name in sorted(received.files, key=lambda f: -len(f[0])):
+                    message = message.replace(path, name)
+                raise ChrommError(message.replace(folder, "<job>")) from None
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            await run_in_threadpool(queue.discard_job_folder, folder)
             raise
 
     @app.get("/jobs", response_model=List[JobStatus], summary="all jobs, oldest first")
@@ -188,18 +223,13 @@ def create_app(queue, token, allowed=None, max_upload_bytes=4 << 30, max_clips=M
     return app
 
 
-def _copy_limited(source, target, limit, name):
-    from fastapi import HTTPException
-
-    written = 0
-    with open(target, "wb") as out:
-        while True:
-            chunk = source.read(1 << 20)
-            if not chunk:
-                break
-            written += len(chunk)
-            if written > limit:
-                raise HTTPException(413, f"{name}: upload over the limit of {limit} bytes")
-            out.write(chunk)
-    if written == 0:
-        raise HTTPException(400, f"{name}: the uploaded file is empty")
+def depth_checked(value, limit=MAX_JSON_DEPTH):
+    """`value` (parsed JSON) unchanged; RecursionError when it nests deeper than `limit`."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                raise RecursionError("too deep")
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return value

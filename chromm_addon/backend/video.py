@@ -8,11 +8,12 @@ seeks: a clip is read front to back once, and `timeline.py` picks frames by time
 import dataclasses
 import os
 import re
+import stat
 import threading
 import weakref
 
 from ..errors import ChrommError
-from .limits import IMAGE_EXTENSIONS, MAX_FPS, MAX_OFFSET_S, MAX_SIDE
+from .limits import IMAGE_EXTENSIONS, MAX_FPS, MAX_OFFSET_S, check_frame_header, check_frame_size
 
 TIMESTAMPS_FILE = "timestamps.txt"
 _OFFSET = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([sf]?)\s*$")
@@ -98,11 +99,12 @@ class VideoClip:
 
     kind = "video"
 
-    def __init__(self, path):
+    def __init__(self, path, source=None):
         self.path = str(path)
+        self.source = source or self.path  # what the decoder opens (a pinned descriptor's path)
         self.name = _view_name(self.path)
         cv2 = _cv2()
-        cap = cv2.VideoCapture(self.path)
+        cap = cv2.VideoCapture(self.source)
         try:
             if not cap.isOpened():
                 raise ChrommError(f"{self.path}: not a video OpenCV can read (unknown or damaged format)")
@@ -115,7 +117,7 @@ class VideoClip:
         finally:
             cap.release()
         self.height, self.width = image.shape[:2]
-        _check_size(self.path, self.width, self.height)
+        check_frame_size(self.path, self.width, self.height)
         # Containers without a usable rate: assume 30 fps; the frames' own timestamps still rule.
         self.fps = float(fps) if fps and 0 < fps <= 1000 else 30.0
         self.frame_count = max(1, count)
@@ -124,7 +126,7 @@ class VideoClip:
 
     def frames(self):
         cv2 = _cv2()
-        cap = cv2.VideoCapture(self.path)
+        cap = cv2.VideoCapture(self.source)
         try:
             previous = None
             step = 1.0 / self.fps
@@ -151,16 +153,24 @@ class ImageFolderClip:
 
     kind = "images"
 
-    def __init__(self, path, fps=None):
+    def __init__(self, path, fps=None, source=None, no_links=False):
         self.path = str(path)
+        self.source = source or self.path  # the folder read (a pinned descriptor's path)
+        self.no_links = no_links  # members that are links are refused, members opened O_NOFOLLOW
         self.name = _view_name(self.path)
-        names = sorted(n for n in os.listdir(self.path) if n.lower().endswith(IMAGE_EXTENSIONS))
-        if not names:
+        entries = sorted((e for e in os.scandir(self.source) if e.name.lower().endswith(IMAGE_EXTENSIONS)),
+                         key=lambda e: e.name)
+        if not entries:
             raise ChrommError(f"{self.path}: the folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
-        self.files = [os.path.join(self.path, n) for n in names]
-        stamps = os.path.join(self.path, TIMESTAMPS_FILE)
-        if os.path.exists(stamps):
-            self.times = _read_timestamps(stamps, len(self.files))
+        if no_links:
+            for entry in entries:
+                if entry.is_symlink():
+                    raise ChrommError(f"{os.path.join(self.path, entry.name)}: a link; this service "
+                                      "reads no links inside image folders")
+        self.files = [os.path.join(self.source, e.name) for e in entries]
+        stamps = os.path.join(self.source, TIMESTAMPS_FILE)
+        if os.path.lexists(stamps):
+            self.times = _read_timestamps(stamps, len(self.files), self._shown(stamps), no_links)
             span = self.times[-1] - self.times[0]
             self.fps = (len(self.times) - 1) / span if len(self.times) > 1 else float(fps or 30.0)
         else:
@@ -168,9 +178,9 @@ class ImageFolderClip:
                 fps = 30.0
             self.fps = check_fps(fps, f"{self.path}: assumed frame rate")
             self.times = [i / self.fps for i in range(len(self.files))]
-        first = _imread(self.files[0])
+        first = self._imread(self.files[0])
         self.height, self.width = first.shape[:2]
-        _check_size(self.files[0], self.width, self.height)
+        check_frame_size(self._shown(self.files[0]), self.width, self.height)
         self.frame_count = len(self.files)
         self.first_time, self.last_time = self.times[0], self.times[-1]
 
@@ -178,28 +188,43 @@ class ImageFolderClip:
         for time, file in zip(self.times, self.files):
             yield Frame(time, None, loader=lambda f=file: self._load(f))
 
+    def _shown(self, file):
+        return os.path.join(self.path, os.path.basename(file))
+
+    def _imread(self, file):
+        if not self.no_links:
+            return _imread(file)
+        return _imread(file, data=_read_no_link(file, self._shown(file)), shown=self._shown(file))
+
     def _load(self, file):
-        image = _imread(file)
+        image = self._imread(file)
         if image.shape[:2] != (self.height, self.width):
-            raise ChrommError(f"{file}: image size {image.shape[1]}x{image.shape[0]} differs from "
+            raise ChrommError(f"{self._shown(file)}: image size {image.shape[1]}x{image.shape[0]} differs from "
                               f"the folder's first image ({self.width}x{self.height})")
         return LIVE_FRAMES.track(image)
 
 
 def open_clip(path, image_fps=None):
-    """A VideoClip or ImageFolderClip for `path`, with a clear error when it cannot be one."""
+    """A VideoClip or ImageFolderClip for `path`, with a clear error when it cannot be one.
+
+    `path` may be a `security.PinnedPath` (the service's clips): then it is read through its open
+    descriptor, and an image folder's members are opened without following links."""
+    pinned = getattr(path, "pinned", False)
+    source = path.open_path if pinned else None
     path = os.path.expanduser(str(path))
-    if not os.path.exists(path):
+    source = source or path
+    if not os.path.exists(source):
         raise ChrommError(f"{path}: no such file or folder")
-    if os.path.isdir(path):
-        return ImageFolderClip(path, fps=image_fps)
-    if not os.access(path, os.R_OK):
+    if os.path.isdir(source):
+        return ImageFolderClip(path, fps=image_fps, source=source, no_links=pinned)
+    if not os.access(source, os.R_OK):
         raise ChrommError(f"{path}: the file is not readable (permissions)")
-    if os.path.getsize(path) == 0:
+    if os.path.getsize(source) == 0:
         raise ChrommError(f"{path}: the file is empty")
     if path.lower().endswith(IMAGE_EXTENSIONS):
         raise ChrommError(f"{path}: a single image is not a clip (give a folder of images or a video)")
-    return VideoClip(path)
+    check_frame_header(source, path)
+    return VideoClip(path, source=source)
 
 
 def check_fps(fps, what):
@@ -223,11 +248,6 @@ def _view_name(path):
     return os.path.splitext(base)[0] or base
 
 
-def _check_size(path, width, height):
-    if width < 2 or height < 2 or width > MAX_SIDE or height > MAX_SIDE:
-        raise ChrommError(f"{path}: frame size {width}x{height} is outside 2..{MAX_SIDE} pixels per side")
-
-
 def _to_rgb(image):
     cv2 = _cv2()
     if image.ndim == 2:
@@ -237,22 +257,45 @@ def _to_rgb(image):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _imread(file):
+def _imread(file, data=None, shown=None):
     cv2 = _cv2()
-    image = cv2.imread(file, cv2.IMREAD_COLOR)
+    if data is None:
+        image = cv2.imread(file, cv2.IMREAD_COLOR)
+    else:
+        import numpy as np
+
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
-        raise ChrommError(f"{file}: not an image OpenCV can read")
+        raise ChrommError(f"{shown or file}: not an image OpenCV can read")
     return _to_rgb(image)
 
 
-def _read_timestamps(path, count):
+def _read_no_link(file, shown):
+    """The bytes of a folder member, opened with O_NOFOLLOW (a link in its place is refused)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            times = [float(line) for line in fh if line.strip()]
-    except ValueError:
-        raise ChrommError(f"{path}: every line must be a time in seconds") from None
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ChrommError(f"{shown}: cannot be read without following a link ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise ChrommError(f"{shown}: not a file")
+        return fh.read()
+
+
+def _read_timestamps(path, count, shown=None, no_links=False):
+    shown = shown or path
+    try:
+        if no_links:
+            text = _read_no_link(path, shown).decode("utf-8")
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        times = [float(line) for line in text.splitlines() if line.strip()]
+    except (ValueError, UnicodeDecodeError):
+        raise ChrommError(f"{shown}: every line must be a time in seconds") from None
     if len(times) != count:
-        raise ChrommError(f"{path}: {len(times)} times for {count} images")
+        raise ChrommError(f"{shown}: {len(times)} times for {count} images")
     if any(b <= a for a, b in zip(times, times[1:])):
-        raise ChrommError(f"{path}: the times must increase strictly")
+        raise ChrommError(f"{shown}: the times must increase strictly")
     return times

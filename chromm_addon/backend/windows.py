@@ -14,6 +14,11 @@ The shared timesteps keep the earlier window's values; the later window contribu
 follows. Person identities are not matched here: all detections go into one views file in one
 frame and the test-time tracking (fuse) links them over the whole take, so identities carry
 across window borders the same way they carry from one timestep to the next.
+
+The work splits in three, so that one machine and a cluster run the same steps: `WindowSource`
+cuts the sampled timesteps into windows of frames (CPU, close to the clips), a network runner
+turns each window into a Views object on its own (GPU, in any order, on any worker), and
+`WindowMerger` aligns and merges those outputs in take order (needs only the outputs).
 """
 
 import dataclasses
@@ -31,6 +36,103 @@ POINT_KEYS = ("points", "colors", "point_view", "point_time", "point_conf")
 def plan_overlap(size):
     """Shared timesteps between windows of `size` timesteps: a quarter, 1..16, below the size."""
     return int(max(1, min(16, size // 4, size - 1)))
+
+
+def plan_windows(count, size):
+    """(start, length) of each window over `count` timesteps; what `WindowSource` yields when no
+    window has to shrink."""
+    size = max(1, min(int(size), int(count)))
+    overlap = plan_overlap(size)
+    spans, start = [], 0
+    while True:
+        end = min(start + size, count)
+        spans.append((start, end - start))
+        if end >= count:
+            return spans
+        start += size - overlap if size > overlap else size
+
+
+class WindowBuffer:
+    """Preallocated frames per view for one window; `shift` keeps the overlap at the front."""
+
+    def __init__(self, clips, capacity):
+        self.capacity = capacity
+        self.arrays = [np.empty((capacity, c.height, c.width, 3), np.uint8) for c in clips]
+        self.count = 0
+
+    @property
+    def frames_held(self):
+        return self.capacity * len(self.arrays)
+
+    def put(self, frames):
+        for array, frame in zip(self.arrays, frames):
+            array[self.count] = frame
+        self.count += 1
+
+    def window(self, size):
+        return [a[:size] for a in self.arrays]
+
+    def shift(self, n):
+        keep = self.count - n
+        for a in self.arrays:
+            a[:keep] = a[n:self.count].copy()
+        self.count = keep
+
+
+class WindowSource:
+    """Sampled timesteps -> overlapping windows of frames, in take order, holding one window.
+
+    `samples` yields (k, [frame per clip]) (timeline.sample). `next_window()` gives
+    (start, [frames per view, (m, H, W, 3)]) or None after the last window; the arrays are views
+    into the buffer, valid until the next call. `shrink(size)` makes the next call give the
+    window just handed out again, cut to `size` timesteps (out-of-memory retry).
+    """
+
+    def __init__(self, clips, samples, size):
+        self.samples = iter(samples)
+        self.size, self.overlap = int(size), plan_overlap(size)
+        self.buffer = WindowBuffer(clips, self.size)
+        self.start = 0
+        self.timesteps = 0          # timesteps sampled so far
+        self.handed_out = 0         # timesteps covered by the windows handed out
+        self._previous = 0          # handed_out before the last window
+        self._advance = 0
+        self._exhausted = False
+
+    def next_window(self):
+        if self._advance:
+            self.buffer.shift(self._advance)
+            self.start += self._advance
+            self._advance = 0
+        while self.buffer.count < self.size and not self._exhausted:
+            item = next(self.samples, None)
+            if item is None:
+                self._exhausted = True
+                break
+            k, frames = item
+            self.buffer.put(frames)
+            self.timesteps = k + 1
+            del frames, item
+        if self.buffer.count == 0 or self.start + self.buffer.count <= self.handed_out:
+            return None
+        m = min(self.buffer.count, self.size)
+        self._previous, self.handed_out = self.handed_out, self.start + m
+        self._advance = m - self.overlap if m > self.overlap else m
+        return self.start, self.buffer.window(m)
+
+    def shrink(self, size):
+        """Hand out the last window again at `size` timesteps; False when `size` cannot keep the
+        overlap with the window before it."""
+        if size < 1 or size <= self._previous - self.start:
+            return False
+        self.size, self.overlap = int(size), min(plan_overlap(size), self.overlap)
+        self.handed_out, self._advance = self._previous, 0
+        return True
+
+    def close(self):
+        close = getattr(self.samples, "close", None)
+        if close is not None:
+            close()
 
 
 def transform_views(views, sim):

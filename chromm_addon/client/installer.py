@@ -100,14 +100,14 @@ def torch_source(system=None, machine=None, driver=None, override=None):
 
 
 def read_pins(requirements=REQUIREMENTS):
-    """{normalised name: version} of the `name==version` lines."""
+    """{normalised name: version} of the `name==version` lines (extras dropped: `ray[default]` is `ray`)."""
     pins = {}
     with open(requirements, encoding="utf-8") as fh:
         for line in fh:
             line = line.split("#", 1)[0].strip()
             if "==" in line:
                 name, version = line.split("==", 1)
-                pins[_norm(name)] = version.strip()
+                pins[_norm(name.split("[", 1)[0])] = version.strip()
     return pins
 
 

@@ -2,13 +2,18 @@
 
 It runs in the backend's own Python environment (with torch), never in Blender's. The extension
 directory goes on PYTHONPATH so that environment imports this very `chromm_addon`.
+
+The service generates its token and prints it in its handshake line on stdout, which only this
+process reads (nothing is written to disk). Its stdin is a pipe whose write end only this process
+holds; the service runs with `--exit-on-stdin-eof`, so when Blender exits in any way, `kill -9`
+and crashes included, the system closes the pipe and the service stops (and removes its work
+folder) instead of living on with the network loaded.
 """
 
 import atexit
 import json
 import os
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -47,9 +52,10 @@ class LocalBackend:
         self.process = None
         self.url = self.token = None
         self._log = []
+        self._handshake = None
 
-    def command(self, token_file):
-        cmd = [self.python, "-m", "chromm_addon", "serve", "--port", "0", "--token-file", token_file,
+    def command(self):
+        cmd = [self.python, "-m", "chromm_addon", "serve", "--port", "0", "--exit-on-stdin-eof",
                "--device", self.device]
         for folder in self.allow_dirs:
             cmd += ["--allow-dir", folder]
@@ -62,27 +68,20 @@ class LocalBackend:
     def start(self):
         if self.alive():
             return self.url, self.token
-        folder = tempfile.mkdtemp(prefix="chromm-addon-")
-        token_file = os.path.join(folder, "service.json")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        env.pop("CHROMM_SERVICE_TOKEN", None)  # let the service make a fresh token for this session
+        self._handshake = threading.Event()
         self.process = subprocess.Popen(
-            self.command(token_file), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=env, text=True, bufsize=1)
-        threading.Thread(target=self._drain, daemon=True).start()
+        threading.Thread(target=self._drain, args=(self.process, self._handshake), daemon=True).start()
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
+            if self._handshake.wait(0.05):
+                return self.url, self.token
             if self.process.poll() is not None:
                 self._fail(f"the local backend exited at start ({self.last_message()})")
-            if os.path.exists(token_file):
-                try:
-                    with open(token_file, encoding="utf-8") as fh:
-                        handshake = json.load(fh)
-                    self.url, self.token = handshake["url"], handshake["token"]
-                    return self.url, self.token
-                except (ValueError, KeyError):
-                    pass  # written atomically; a partial read cannot happen, but be safe
-            time.sleep(0.05)
         self.stop()
         self._fail(f"the local backend did not start within {self.startup_timeout:.0f} s "
                    f"({self.last_message()})")
@@ -90,8 +89,16 @@ class LocalBackend:
     def _fail(self, message):
         raise ChrommError(message)
 
-    def _drain(self):
-        for line in self.process.stdout:
+    def _drain(self, process, handshake):
+        for line in process.stdout:
+            if not handshake.is_set() and line.startswith('{"chromm_service"'):
+                try:
+                    hello = json.loads(line)
+                    self.url, self.token = hello["url"], hello["token"]
+                    handshake.set()
+                    continue
+                except (ValueError, KeyError):
+                    pass
             self._log.append(line.rstrip())
             del self._log[:-200]
 
@@ -104,7 +111,11 @@ class LocalBackend:
 
     def stop(self, timeout=10.0):
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # the service stops on its own at end of file
+        if proc.poll() is not None:
             return
         proc.terminate()
         try:
@@ -121,7 +132,7 @@ def shared_backend(env_path, **kwargs):
     """The add-on's one local backend (restarted with new settings if they changed)."""
     current = _shared["backend"]
     wanted = LocalBackend(env_path, **kwargs)
-    if current is not None and current.alive() and current.command("") == wanted.command(""):
+    if current is not None and current.alive() and current.command() == wanted.command():
         return current
     if current is not None:
         current.stop()

@@ -45,12 +45,16 @@ def _runs(mask):
 
 
 def hysteresis(low_enter, high_leave):
-    """(T,) bool state: on where `low_enter` holds, stays on until `high_leave` holds."""
+    """(T,) bool state, two-sided (offline): every run of frames where `high_leave` does not
+    hold that contains at least one `low_enter` frame. A causal hysteresis (on at the first
+    enter, off at the first leave) holds the loose bound only after the strict one was met, so
+    it is late by however long the filtered foot takes to slow below the strict bound; here the
+    loose bound applies on both sides of a contact, before it as after it."""
+    low_enter, high_leave = np.asarray(low_enter, bool), np.asarray(high_leave, bool)
     state = np.zeros(len(low_enter), dtype=bool)
-    on = False
-    for t in range(len(low_enter)):
-        on = (not high_leave[t]) if on else bool(low_enter[t])
-        state[t] = on
+    for start, stop in _runs(~high_leave):
+        if low_enter[start:stop].any():
+            state[start:stop] = True
     return state
 
 
@@ -90,9 +94,29 @@ def detect_contact(joints, valid, rest, clearance, fps, opts):
         for s in (0, 1):
             enter = (above[start:stop, s] < opts.contact_height_m) & (speed[:, s] < opts.contact_speed_mps)
             leave = (above[start:stop, s] > opts.release_height_m) | (speed[:, s] > opts.release_speed_mps)
-            contact[start:stop, s] = clean_runs(hysteresis(enter, leave), _steps(opts.min_contact_s, fps),
-                                                _steps(opts.min_break_s, fps))
+            held = clean_runs(hysteresis(enter, leave), _steps(opts.min_contact_s, fps),
+                              _steps(opts.min_break_s, fps))
+            held = split_travelling(held, centre[start:stop, s, :2], speed[:, s], opts.max_travel_m)
+            contact[start:stop, s] = clean_runs(held, _steps(opts.min_contact_s, fps), 0)
     return contact
+
+
+def split_travelling(mask, xy, speed, max_travel):
+    """A planted foot stays in one place: a run of `mask` along which the foot's (T, 2) floor
+    position `xy` strays further than `max_travel` from its median is split at its fastest
+    frame, and so on until every run stays put (a heavily smoothed walk can read as one long
+    contact over several steps, whose one lock place would drag the legs and the root)."""
+    mask = np.array(mask, dtype=bool)
+    todo = _runs(mask)
+    while todo:
+        a, b = todo.pop()
+        stray = np.linalg.norm(xy[a:b] - np.median(xy[a:b], axis=0), axis=-1).max(initial=0.0)
+        if stray <= max_travel or b - a < 3:
+            continue
+        cut = a + 1 + int(np.argmax(speed[a + 1:b - 1]))
+        mask[cut] = False
+        todo += [(a, cut), (cut + 1, b)]
+    return mask
 
 
 def _speed(x, fps, k):

@@ -6,8 +6,9 @@
 6. tracking across time, 7. temporal filtering of people and cameras (on by default; static
 cameras become one constant pose), 8. conversion to SMPL-X parameters, 9. foot contact and
 locking (on by default, `footlock.py`).
-Smoothing acts on the head-anchored trajectory and rotations before the conversion, so the
-exactness of `transl` (head joint at the fused head) holds for the smoothed take too.
+Smoothing acts on the head-anchored trajectory and rotations before the conversion; then (with
+`smooth_root`, on) the root translation so derived is filtered once more and the head follows it,
+so the take's `person_head` is always the SMPL-X head joint of its parameters.
 """
 
 import dataclasses
@@ -28,7 +29,7 @@ from .detections import gather_detections
 from .footlock import lock_feet
 from .fusion import fuse_clusters
 from .scale import projected_head_pelvis, robust_mean_ratio, scale_ratios
-from .smoothing import FILTERS, camera_trajectories, filter_rotations, filter_values
+from .smoothing import FILTERS, bridge_gaps, camera_trajectories, filter_rotations, filter_values
 from .smplx_params import transl_from_head
 from .tracking import track
 
@@ -103,6 +104,7 @@ def check_cameras(views, path="<views>"):
 # Options of the steps after tracking (filtering, foot locking): changing only these re-runs
 # only those steps when `fuse_views` is given a cache (Refine).
 LATE_OPTIONS = ("smooth", "smooth_filter", "smooth_window_s", "smooth_adaptive", "smooth_reference_noise_m",
+                "smooth_max_gap_s", "smooth_root",
                 "one_euro_min_cutoff_hz", "one_euro_beta", "smooth_cameras", "camera_window_s",
                 "static_camera_m", "static_camera_deg", "foot_lock", "foot")
 
@@ -250,23 +252,35 @@ def _people_arrays(track_id, inst, head, pose, num_frames, fps, skeleton, opts, 
     p_pose = pose[source] if num_people else np.zeros((0, num_frames, 55, 3, 3))
     p_expr = inst.expression[source] if num_people else np.zeros((0, num_frames, NUM_EXPRESSION))
     strength = np.ones(num_people)
+    kw = one_euro_args(opts)
+    person_args = [(fps, opts.smooth_filter, opts.smooth_window_s, opts.smooth_max_gap_s)] * num_people
     if opts.smooth and num_people:
-        kw = one_euro_args(opts)
         if opts.smooth_adaptive:
             strength = np.array([noise_strength(p_head[p], valid[p], opts.smooth_reference_noise_m)
                                  for p in range(num_people)])
+        person_args = [(fps, opts.smooth_filter, opts.smooth_window_s * strength[p] ** 0.8, opts.smooth_max_gap_s)
+                       for p in range(num_people)]
         for p in range(num_people):
-            args = (fps, opts.smooth_filter, opts.smooth_window_s * strength[p] ** 0.8)
-            p_head[p] = filter_values(p_head[p], valid[p], *args, **kw)
-            p_pose[p] = filter_rotations(p_pose[p], valid[p], *args, **kw)
-            p_expr[p] = filter_values(p_expr[p], valid[p], *args, **kw)
+            p_head[p] = filter_values(p_head[p], valid[p], *person_args[p], **kw)
+            p_pose[p] = filter_rotations(p_pose[p], valid[p], *person_args[p], **kw)
+            p_expr[p] = filter_values(p_expr[p], valid[p], *person_args[p], **kw)
     rest = skeleton.joints(betas[:, None], p_expr)
     transl = transl_from_head(p_head, p_pose, rest)
+    if opts.smooth and opts.smooth_root:
+        # The root is the filtered head less the head's offset through the filtered spine and
+        # neck: their leftover rotation noise, times that 0.5 m lever, lands on the pelvis (with
+        # 2 views its jitter was about 10x a walk's own). Filtered once more; the head follows.
+        for p in range(num_people):
+            smoothed = filter_values(transl[p], valid[p], *person_args[p], **kw)
+            p_head[p] += smoothed - transl[p]
+            transl[p] = smoothed
     contact = np.zeros((num_people, num_frames, 2), dtype=bool)
     if opts.foot_lock and num_people:
         clearance = np.array([foot_clearance(smplx_model, b) for b in betas])
-        p_pose, locked, contact = lock_feet(p_pose, rest, transl, valid, clearance, fps, opts.foot,
+        span = np.stack([bridge_gaps(v, int(round(opts.smooth_max_gap_s * fps))) for v in valid])
+        p_pose, locked, contact = lock_feet(p_pose, rest, transl, span, clearance, fps, opts.foot,
                                             speed_scale=np.sqrt(strength))
+        contact &= valid[..., None]
         p_head = p_head + (locked - transl)  # the root may come down; the head with it
         transl = locked
     aa = matrix_to_axis_angle(p_pose)

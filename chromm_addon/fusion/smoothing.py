@@ -82,17 +82,61 @@ def segments(valid):
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
 
 
-def smooth_values(values, valid, half_window):
-    """Smooth (T, ...) values along time within each valid segment; others unchanged."""
-    out = np.array(values, dtype=np.float64)
-    cache = {}
-    for start, stop in segments(valid):
-        n = stop - start
-        if n < 3:
+def bridge_gaps(valid, max_gap):
+    """(T,) mask: `valid` with gaps of at most `max_gap` steps between two valid runs filled."""
+    span = np.array(valid, dtype=bool)
+    runs = segments(span)
+    for (_, stop), (start, _) in zip(runs[:-1], runs[1:]):
+        if start - stop <= max_gap:
+            span[stop:start] = True
+    return span
+
+
+def masked_smoothing_weights(present, half_window, degree=2):
+    """`smoothing_weights` for a segment with missing samples (`present` (L,) bool, False where
+    a sample is missing): each row is the local fit to the present samples of its window only,
+    so a missing sample neither pulls its neighbours nor stops the fit there; a missing
+    timestep gets the fit's value (interpolated across the gap). Rows with fewer present
+    samples than the fit needs fall back to a lower degree."""
+    present = np.asarray(present, dtype=bool)
+    length = len(present)
+    h = min(half_window, max(length - 1, 0))
+    sigma = max(half_window / 2.0, 0.5)
+    offsets = np.arange(-h, h + 1, dtype=np.float64)
+    idx = np.arange(length)[:, None] + np.arange(-h, h + 1)
+    inside = (idx >= 0) & (idx < length)
+    w = np.exp(-0.5 * (offsets / sigma) ** 2) * (inside & present[np.clip(idx, 0, length - 1)])
+    table = np.zeros((length, 2 * h + 1))
+    count = (w > 0).sum(1)
+    for deg in range(degree, -1, -1):
+        rows = (np.minimum(count - 1, degree) == deg) if deg < degree else count > degree
+        if not rows.any():
             continue
+        design = np.vander(offsets, deg + 1, increasing=True)          # (W, deg+1)
+        wx = w[rows][:, None, :] * design.T[None]                        # (R, deg+1, W)
+        table[rows] = np.linalg.solve(wx @ design, wx)[:, 0]
+    return table
+
+
+def smooth_values(values, valid, half_window, max_gap=0):
+    """Smooth (T, ...) values along time within each valid segment; others unchanged.
+
+    Gaps of at most `max_gap` steps between valid runs are bridged: the fit runs across them
+    on the valid samples only (`masked_smoothing_weights`) and fills them; longer gaps end a
+    segment (the default, 0: every gap does)."""
+    out = np.array(values, dtype=np.float64)
+    valid = np.asarray(valid, dtype=bool)
+    cache = {}
+    for start, stop in segments(bridge_gaps(valid, max_gap)):
+        n = stop - start
+        present = valid[start:stop]
+        if present.sum() < 3:
+            continue
+        seg = out[start:stop].reshape(n, -1)
+        if not present.all():   # fill the gaps with the fit to the present samples first
+            seg[~present] = _apply(masked_smoothing_weights(present, half_window), seg)[~present]
         if n not in cache:
             cache[n] = smoothing_weights(n, half_window)
-        seg = out[start:stop].reshape(n, -1)
         out[start:stop] = _apply(cache[n], seg).reshape(out[start:stop].shape)
     return out
 
@@ -105,9 +149,11 @@ def _filter_quaternions(rot, valid, filter_fn):
     return quaternion_to_matrix(filter_fn(quat))
 
 
-def smooth_rotations(rot, valid, half_window):
-    """Smooth (T, ..., 3, 3) rotations along time within each valid segment."""
-    return _filter_quaternions(rot, valid, lambda q: smooth_values(q, valid, half_window))
+def smooth_rotations(rot, valid, half_window, max_gap=0):
+    """Smooth (T, ..., 3, 3) rotations along time within each valid segment (bridging gaps of
+    at most `max_gap` steps, as `smooth_values`)."""
+    return _filter_quaternions(rot, bridge_gaps(valid, max_gap),
+                               lambda q: smooth_values(q, valid, half_window, max_gap))
 
 def one_euro(values, valid, fps, min_cutoff_hz=1.0, beta=0.5, d_cutoff_hz=1.0):
     """One Euro filter of (T, ...) values along time within each valid segment (causal).
@@ -135,17 +181,24 @@ def one_euro(values, valid, fps, min_cutoff_hz=1.0, beta=0.5, d_cutoff_hz=1.0):
     return out
 
 
-def filter_values(values, valid, fps, method="quadratic", window_s=0.15, **one_euro_args):
-    """Filter (T, ...) values along time with the named filter (see FILTERS)."""
+def filter_values(values, valid, fps, method="quadratic", window_s=0.15, max_gap_s=0.0, **one_euro_args):
+    """Filter (T, ...) values along time with the named filter (see FILTERS); the quadratic one
+    bridges gaps of at most `max_gap_s` (see `smooth_values`)."""
     if method == "one_euro":
         return one_euro(values, valid, fps, **one_euro_args)
-    return smooth_values(values, valid, max(1, int(round(window_s * fps))))
+    return smooth_values(values, valid, max(1, int(round(window_s * fps))), _gap_steps(max_gap_s, fps))
 
 
-def filter_rotations(rot, valid, fps, method="quadratic", window_s=0.15, **one_euro_args):
+def filter_rotations(rot, valid, fps, method="quadratic", window_s=0.15, max_gap_s=0.0, **one_euro_args):
     """Filter (T, ..., 3, 3) rotations as sign-continuous quaternions, renormalised."""
-    return _filter_quaternions(rot, valid,
-                               lambda q: filter_values(q, valid, fps, method, window_s, **one_euro_args))
+    span = valid if method == "one_euro" else bridge_gaps(valid, _gap_steps(max_gap_s, fps))
+    return _filter_quaternions(rot, span, lambda q: filter_values(q, valid, fps, method, window_s, max_gap_s,
+                                                                  **one_euro_args))
+
+
+def _gap_steps(seconds, fps):
+    return int(round(seconds * fps))
+
 
 def camera_trajectories(c2w, fps, window_s=0.5, static_m=0.03, static_deg=0.5, method="quadratic",
                         **one_euro_args):
