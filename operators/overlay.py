@@ -11,6 +11,8 @@ import time
 
 import bpy
 
+from ..chromm_addon.blender.props import VIEW_PROP
+
 
 def default_output(collection, view):
     """`<take>_view<N>_overlay.mp4` beside the saved .blend, else in the temporary folder."""
@@ -42,7 +44,7 @@ class CHROMM_OT_render_overlay(bpy.types.Operator):
         view = self.view
         if view < 0:
             cam = context.scene.camera
-            view = int(cam["chromm_view"]) if cam is not None and "chromm_view" in cam \
+            view = int(cam[VIEW_PROP]) if cam is not None and VIEW_PROP in cam \
                 and cam.name in collection.all_objects else 0
         video = bpy.path.abspath(self.filepath) if self.filepath else default_output(collection, view)
         self._video, self._still = video, os.path.splitext(video)[0] + ".png"

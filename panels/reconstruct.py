@@ -2,6 +2,8 @@
 
 import bpy
 
+from ..chromm_addon.blender.props import VIEW_PROP
+
 
 def _job_state():
     from ..operators.reconstruct import active_job, last_message
@@ -153,10 +155,10 @@ class VIEW3D_PT_chromm_result(_ResultPanel, bpy.types.Panel):
         for cam in take_cameras(settings.last_take):
             row = layout.row(align=True)
             row.label(text=cam.name, icon="CAMERA_DATA")
-            row.operator("chromm.look_through", text="", icon="HIDE_OFF").view = cam["chromm_view"]
-            row.operator("chromm.add_cut", text="", icon="MARKER_HLT").view = cam["chromm_view"]
+            row.operator("chromm.look_through", text="", icon="HIDE_OFF").view = cam[VIEW_PROP]
+            row.operator("chromm.add_cut", text="", icon="MARKER_HLT").view = cam[VIEW_PROP]
             row.operator("chromm.render_overlay", text="",
-                         icon="RENDER_ANIMATION").view = cam["chromm_view"]
+                         icon="RENDER_ANIMATION").view = cam[VIEW_PROP]
 
 
 class VIEW3D_PT_chromm_people(_ResultPanel, bpy.types.Panel):

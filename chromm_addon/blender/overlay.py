@@ -93,15 +93,14 @@ def source_lens(source, size, label):
 def render_take_file(take_path, view, video_path, still_path=None, frames=None, smplx_path=None,
                      engine="AUTO", scale=1.0, progress=None, notes=None):
     """The `render` command: build the take in a fresh empty scene and render its overlay."""
-    from ..body.model_file import load_smplx_model, resolve_model_path
+    from ..body.model_file import configured_model
     from ..io.take import read_take
     from .build import build_take
 
     take = read_take(take_path)
     overlay_source(str(take_path), view, take.view_names, take.meta.get("sources") or [])
     timesteps = parse_timesteps(frames, take.num_frames)
-    model_path = resolve_model_path(smplx_path)
-    model = load_smplx_model(model_path) if model_path else None
+    model = configured_model(smplx_path)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     name = os.path.splitext(os.path.basename(str(take_path)))[0]
     collection = build_take(take, name=name, smplx_model=model)
