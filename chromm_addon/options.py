@@ -249,7 +249,7 @@ class ReconstructOptions:
     start: float = option(None, "first time to reconstruct on the common timeline", "s",
                           auto="where all clips have begun", toggle=("use_range", "Limit time range"))
     end: float = option(None, "last time to reconstruct on the common timeline", "s",
-                        auto="where the first clip to end ends", toggle=("use_range", "Limit time range"),
+                        auto="where the earliest-ending clip ends", toggle=("use_range", "Limit time range"),
                         ui_default=10.0)
     window: int = option(None, "timesteps per network window", "timesteps", min=2, max=100000,
                          auto="the longest window the device's free memory fits", label="Quality",
@@ -558,3 +558,28 @@ def strip_none(data):
         elif value is not None:
             out[key] = value
     return out
+
+
+# ------------------------------------------------------------------------------ docs
+
+def markdown_table(cls=None):
+    """The options as a Markdown table (docs/options.md is this output; a test keeps it so)."""
+    cls = cls or ReconstructOptions
+    rows = ["| option (JSON path) | flag | scope | unit | range | default | meaning |", "|---|---|---|---|---|---|---|"]
+    for leaf in leaves(cls):
+        m = leaf.meta
+        if m["developer"] or m["scope"] == INPUT:
+            continue
+        if leaf.optional:
+            default = f"*{m['auto']}*"
+        else:
+            default = f"`{json.dumps(leaf.default)}`"
+        meaning = m["help"] + ("; " + "; ".join(f"`{k}`: {v}" for k, v in m["choices"].items())
+                               if m["choices"] else "")
+        rows.append(f"| `{'.'.join(leaf.path)}` | `{leaf.flag}` | {m['scope']} | {m['unit']} | "
+                    f"{range_text(m)} | {default} | {meaning} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

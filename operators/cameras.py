@@ -2,6 +2,8 @@
 
 import bpy
 
+from ..chromm_addon.blender.props import VIEW_PROP
+
 
 def _take_camera(context, view):
     from ..chromm_addon.blender.render_setup import take_cameras
@@ -9,7 +11,7 @@ def _take_camera(context, view):
     collection = context.scene.chromm.last_take
     if collection is None:
         return None
-    cams = [c for c in take_cameras(collection) if c["chromm_view"] == view]
+    cams = [c for c in take_cameras(collection) if c[VIEW_PROP] == view]
     return cams[0] if cams else None
 
 

@@ -3,6 +3,9 @@
 import bpy
 from bpy_extras.io_utils import ExportHelper
 
+from ..chromm_addon.blender.exporters import EXPORT_FORMATS, FBX_PRESETS
+from ..chromm_addon.blender.props import BODY_PROP, PERSON_PROP
+
 
 def _selected_people(context, scope):
     """[(armature, mesh)] of the selected CHROMM people, or of the whole last take."""
@@ -13,7 +16,7 @@ def _selected_people(context, scope):
     selected = set(context.selected_objects)
     people = []
     for collection in bpy.data.collections:
-        if collection.get("chromm_body") is None:  # only a take's top collection
+        if collection.get(BODY_PROP) is None:  # only a take's top collection
             continue
         people += [(arm, mesh) for arm, mesh in take_people(collection)
                    if arm in selected or (mesh is not None and mesh in selected)]
@@ -29,13 +32,10 @@ class CHROMM_OT_export_people(bpy.types.Operator, ExportHelper):
 
     file_format: bpy.props.EnumProperty(
         name="Format", default="FBX",
-        items=[("FBX", "FBX", ""), ("GLB", "glTF Binary (.glb)", ""), ("GLTF", "glTF (.gltf)", ""),
-               ("BVH", "BVH (skeleton only)", ""), ("USD", "USD (.usdc)", "")])
+        items=[(key, f.label, f.description) for key, f in EXPORT_FORMATS.items()])
     preset: bpy.props.EnumProperty(
         name="Target", default="BLENDER",
-        items=[("BLENDER", "Blender", "Blender's FBX defaults"),
-               ("UNREAL", "Unreal Engine", "Centimetres, Z up, X forward, no leaf bones"),
-               ("UNITY", "Unity", "Y up with the axis change applied, unit scale")])
+        items=[(key, p.label, p.description) for key, p in FBX_PRESETS.items()])
     per_person: bpy.props.BoolProperty(name="One file per person", default=False)
     scope: bpy.props.EnumProperty(
         name="People", default="SELECTED",
@@ -45,10 +45,8 @@ class CHROMM_OT_export_people(bpy.types.Operator, ExportHelper):
     def check(self, context):
         import os
 
-        from ..chromm_addon.blender.exporters import FORMATS
-
         stem = os.path.splitext(self.filepath)[0] if self.filepath else ""
-        new = stem + FORMATS[self.file_format] if stem else self.filepath
+        new = stem + EXPORT_FORMATS[self.file_format].ext if stem else self.filepath
         changed = new != self.filepath
         self.filepath = new
         return changed
@@ -79,7 +77,7 @@ class CHROMM_OT_retarget(bpy.types.Operator):
     def poll(cls, context):
         obj = context.active_object
         target = context.scene.chromm.retarget_target
-        return (obj is not None and obj.type == "ARMATURE" and "chromm_person" in obj
+        return (obj is not None and obj.type == "ARMATURE" and PERSON_PROP in obj
                 and target is not None and target != obj)
 
     def execute(self, context):

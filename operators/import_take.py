@@ -26,16 +26,16 @@ class IMPORT_SCENE_OT_chromm_take(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         from ..chromm_addon.blender.build import build_take
-        from ..chromm_addon.body.model_file import load_smplx_model, resolve_model_path
+        from ..chromm_addon.body.model_file import configured_model
         from ..chromm_addon.io.take import read_take
         from ..panels.preferences import get_preferences
 
         prefs = get_preferences(context)
-        model_path = resolve_model_path(self.smplx_model or None,
-                                        prefs.smplx_model if prefs else None)
+        chosen, preferred = self.smplx_model, prefs.smplx_model if prefs else None
         try:
             take = read_take(self.filepath)
-            model = load_smplx_model(bpy.path.abspath(model_path)) if model_path else None
+            model = configured_model(bpy.path.abspath(chosen) if chosen else None,
+                                     bpy.path.abspath(preferred) if preferred else None)
             if context.mode != "OBJECT":
                 bpy.ops.object.mode_set(mode="OBJECT")
             name = os.path.splitext(os.path.basename(self.filepath))[0]

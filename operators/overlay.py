@@ -11,6 +11,8 @@ import time
 
 import bpy
 
+from ..chromm_addon.blender.props import VIEW_PROP
+
 
 def default_output(collection, view):
     """`<take>_view<N>_overlay.mp4` beside the saved .blend, else in the temporary folder."""
@@ -42,11 +44,12 @@ class CHROMM_OT_render_overlay(bpy.types.Operator):
         view = self.view
         if view < 0:
             cam = context.scene.camera
-            view = int(cam["chromm_view"]) if cam is not None and "chromm_view" in cam \
+            view = int(cam[VIEW_PROP]) if cam is not None and VIEW_PROP in cam \
                 and cam.name in collection.all_objects else 0
         video = bpy.path.abspath(self.filepath) if self.filepath else default_output(collection, view)
         self._video, self._still = video, os.path.splitext(video)[0] + ".png"
-        self._steps = overlay_steps(collection, view, self._video, self._still)
+        self._notes = []  # a lens that cannot be undistorted here (no OpenCV in Blender)
+        self._steps = overlay_steps(collection, view, self._video, self._still, notes=self._notes)
         self._started = time.monotonic()
         self._done = 0
 
@@ -64,7 +67,7 @@ class CHROMM_OT_render_overlay(bpy.types.Operator):
         return True
 
     def _finished(self):
-        return f"Overlay: {self._done} frames -> {self._video} (still: {self._still})"
+        return "; ".join([f"Overlay: {self._done} frames -> {self._video} (still: {self._still})", *self._notes])
 
     def execute(self, context):
         from ..chromm_addon.errors import ChrommError

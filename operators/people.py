@@ -3,6 +3,8 @@ delete, and Refine. Thin: chromm_addon.blender.people_edits does the work."""
 
 import bpy
 
+from ..chromm_addon.blender.props import TAKE_PATH_PROP, VIEWS_PATH_PROP
+
 
 def _take(context):
     return context.scene.chromm.last_take
@@ -26,7 +28,7 @@ class _PeopleOperator:
     @classmethod
     def poll(cls, context):
         take = _take(context)
-        return take is not None and take.get("chromm_take_path") is not None
+        return take is not None and take.get(TAKE_PATH_PROP) is not None
 
     def run(self, context, **kwargs):
         from ..chromm_addon.blender.people_edits import edit_people
@@ -117,7 +119,7 @@ class CHROMM_OT_refine(_PeopleOperator, bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         take = _take(context)
-        return take is not None and take.get("chromm_views_path") is not None
+        return take is not None and take.get(VIEWS_PATH_PROP) is not None
 
     def execute(self, context):
         from ..chromm_addon.blender.people_edits import refine

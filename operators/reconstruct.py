@@ -174,8 +174,9 @@ class CHROMM_OT_reconstruct(bpy.types.Operator):
 
         from ..chromm_addon.errors import ChrommError
 
+        notes = []
         try:
-            options = job_options(settings, clips)
+            options = job_options(settings, clips, prefs, notes)
         except ChrommError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -191,6 +192,8 @@ class CHROMM_OT_reconstruct(bpy.types.Operator):
         JobWorker(job, interval=POLL_SECONDS).start()
         if not bpy.app.timers.is_registered(poll_active_job):
             bpy.app.timers.register(poll_active_job, first_interval=POLL_SECONDS, persistent=True)
+        for note in notes:  # typed-in cameras replacing the file's
+            self.report({"WARNING"}, note)
         self.report({"INFO"}, f"Reconstruction of {len(paths)} clips started")
         return {"FINISHED"}
 

@@ -2,6 +2,8 @@
 
 import bpy
 
+from ..chromm_addon.blender.props import VIEW_PROP
+
 
 def _job_state():
     from ..operators.reconstruct import active_job, last_message
@@ -25,6 +27,32 @@ class CHROMM_UL_clips(bpy.types.UIList):
         row.prop(item, "offset", text="")
         if item.sync_confidence >= 0:
             row.label(text=f"{item.sync_confidence:.2f}", icon="CHECKMARK" if item.sync_confidence >= 0.25 else "ERROR")
+
+
+def _draw_known_camera(layout, clip):
+    """The camera knowledge typed in for one clip (collapsed by default; docs/cameras.md)."""
+    from ..chromm_addon.io.cameras import LENS_KEYS
+
+    box = layout.box()
+    box.prop(clip, "show_camera", icon="TRIA_DOWN" if clip.show_camera else "TRIA_RIGHT", emboss=False)
+    if not clip.show_camera:
+        return
+    box.prop(clip, "use_intrinsics")
+    if clip.use_intrinsics:
+        col = box.column(align=True)
+        for names in (("fx", "fy"), ("cx", "cy"), ("image_width", "image_height")):
+            row = col.row(align=True)
+            for name in names:
+                row.prop(clip, name)
+    box.prop(clip, "lens")
+    if clip.lens != "NONE":
+        col = box.column(align=True)
+        for name in LENS_KEYS[clip.lens.lower()]:
+            col.prop(clip, name)
+    box.prop(clip, "use_pose")
+    if clip.use_pose:
+        box.prop(clip, "location")
+        box.prop(clip, "rotation")
 
 
 def _draw_fusion(layout, settings):
@@ -77,6 +105,7 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
                 box.template_icon(icon_value=layout.icon(clip.movieclip), scale=5.0)
             box.prop(clip, "path", text="")
             box.prop(clip, "offset")
+            _draw_known_camera(box, clip)
 
         layout.prop(settings, "cameras_file")
         col = layout.column(align=True)
@@ -135,10 +164,10 @@ class VIEW3D_PT_chromm_result(_ResultPanel, bpy.types.Panel):
         for cam in take_cameras(settings.last_take):
             row = layout.row(align=True)
             row.label(text=cam.name, icon="CAMERA_DATA")
-            row.operator("chromm.look_through", text="", icon="HIDE_OFF").view = cam["chromm_view"]
-            row.operator("chromm.add_cut", text="", icon="MARKER_HLT").view = cam["chromm_view"]
+            row.operator("chromm.look_through", text="", icon="HIDE_OFF").view = cam[VIEW_PROP]
+            row.operator("chromm.add_cut", text="", icon="MARKER_HLT").view = cam[VIEW_PROP]
             row.operator("chromm.render_overlay", text="",
-                         icon="RENDER_ANIMATION").view = cam["chromm_view"]
+                         icon="RENDER_ANIMATION").view = cam[VIEW_PROP]
 
 
 class VIEW3D_PT_chromm_people(_ResultPanel, bpy.types.Panel):

@@ -1,7 +1,6 @@
 """Pi3X port: shapes, parameter counts and keys of the full model (meta device), checkpoint
 loading, permutation equivariance, camera head, RoPE, attention, geometry and preprocessing."""
 import math
-import os
 import re
 
 import numpy as np
@@ -16,8 +15,7 @@ from chromm_addon.network.layers import SelfAttentionRope, RoPE2D, patch_positio
 from chromm_addon.network.pi3x import MULTIMODAL_PREFIXES, Pi3X, is_multimodal_key, pi3x_config  # noqa: E402
 from chromm_addon.network.preprocess import (  # noqa: E402
     frames_to_tensor, pi3x_image_size, preprocess_frames, resize_frames)
-
-REFERENCE_KEYS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference", "state-dict-keys.md")
+from reference_listing import load_patterns  # noqa: E402
 
 
 def randomized_tiny(seed=0, keep=()):
@@ -137,33 +135,16 @@ def _collapse(keys_shapes, indexed_patterns):
     return {p: (s, (min(i), max(i)) if i else None) for p, (s, i) in groups.items()}
 
 
-def _reference_listing(path, title_prefix):
-    text = open(path, encoding="utf-8").read()
-    section = text[text.index("## " + title_prefix):]
-    block = section[section.index("```") + 3:]
-    block = block[:block.index("```")]
-    listing = {}
-    for line in block.strip().splitlines():
-        match = re.fullmatch(r"(\S+) \[([\d, ]+)\](?:\s+# (\d+)\.\.(\d+))?", line.strip())
-        assert match, line
-        shape = tuple(int(s) for s in match.group(2).split(","))
-        rng = (int(match.group(3)), int(match.group(4))) if match.group(3) else None
-        listing[match.group(1)] = (shape, rng)
-    return listing
-
-
-@pytest.mark.skipif(not os.path.exists(REFERENCE_KEYS),
-                    reason="shared/reference/state-dict-keys.md (beside the clone) is not available")
 def test_full_state_dict_keys_and_shapes_match_reference_listing(full_meta):
     """Every line of the reference listing, the multimodal branch included, and nothing else."""
-    reference = _reference_listing(REFERENCE_KEYS, "Pi3X")
+    reference = load_patterns("Pi3X")
     ours = _collapse(((k, tuple(v.shape)) for k, v in full_meta.state_dict().items()),
                      {p for p in reference if "#" in p})
     assert set(ours) == set(reference), (sorted(set(ours) - set(reference)), sorted(set(reference) - set(ours)))
     for pattern, (shape, rng) in reference.items():
         assert ours[pattern] == (shape, rng), pattern
     # the multimodal prefixes name exactly the reference's other keys
-    assert {k.split(".")[0] for k in _reference_listing(REFERENCE_KEYS, "Pi3X") if is_multimodal_key(k)} == {
+    assert {k.split(".")[0] for k in load_patterns("Pi3X") if is_multimodal_key(k)} == {
         p.rstrip(".") for p in MULTIMODAL_PREFIXES}
 
 

@@ -1,4 +1,4 @@
-"""Pi3X's multimodal branch against the facts of ../shared/reference/pi3x-conditioning.md:
+"""Pi3X's multimodal branch against the facts in docs/network.md ("Conditioning on known cameras"):
 zero-initialised paths leave the network bitwise unchanged, the ray map is K^-1 at pixel centres
 (checked with cv2.undistortPoints), the pose normalisation, PRoPE attention against an explicit
 matrix formulation in float64, the per-view masks and the invariances upstream documents."""

@@ -142,14 +142,14 @@ def run_network_demo(out, smplx=None, weights=None, device="auto", num_views=3, 
     of the files written."""
     import cv2
 
-    from ..body.model_file import load_smplx_model, resolve_model_path
+    from ..body.model_file import configured_model, resolve_model_path
     from ..io.take import read_take
     from ..options import ReconstructOptions
     from .pipeline import reconstruct
     from .progress import TerminalBar
 
     model_path = resolve_model_path(smplx)
-    model = load_smplx_model(model_path) if model_path else None
+    model = configured_model(model_path)
     os.makedirs(out, exist_ok=True)
     clips, scene, _ = render_sample(os.path.join(out, "clips"), num_views, seconds, fps, num_people,
                                     image_size, seed, model)

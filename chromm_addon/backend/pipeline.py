@@ -248,12 +248,10 @@ def describe_take(views, offsets, start, clip_paths):
 
 def fuse(views, smplx_path=None, options=None):
     """The test-time modules with `options` (a FuseOptions)."""
-    from ..body.model_file import load_smplx_model, resolve_model_path
+    from ..body.model_file import configured_model
     from ..fusion.pipeline import fuse_views
 
-    path = resolve_model_path(smplx_path)
-    model = load_smplx_model(path) if path else None
-    return fuse_views(views, smplx_model=model, options=options)
+    return fuse_views(views, smplx_model=configured_model(smplx_path), options=options)
 
 
 def _fuse_options(options, record):

@@ -112,7 +112,7 @@ class VideoClip:
     def __init__(self, path, source=None):
         self.path = str(path)
         self.source = source or self.path  # what the decoder opens (a pinned descriptor's path)
-        self.name = _view_name(self.path)
+        self.name = view_name(self.path)
         self.notes = []  # one line per thing the user should know (e.g. an unreadable rotation tag)
         container = _open_container(self.source, self.path)
         try:
@@ -201,7 +201,7 @@ class ImageFolderClip:
         self.path = str(path)
         self.source = source or self.path  # the folder read (a pinned descriptor's path)
         self.no_links = no_links  # members that are links are refused, members opened O_NOFOLLOW
-        self.name = _view_name(self.path)
+        self.name = view_name(self.path)
         entries = sorted((e for e in os.scandir(self.source) if e.name.lower().endswith(IMAGE_EXTENSIONS)),
                          key=lambda e: e.name)
         if not entries:
@@ -445,7 +445,7 @@ def _to_8bit(rgb16, transfer):
     return lut[rgb16]
 
 
-def _view_name(path):
+def view_name(path):
     base = os.path.basename(os.path.normpath(path))
     return os.path.splitext(base)[0] or base
 

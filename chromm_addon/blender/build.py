@@ -11,7 +11,7 @@ import os
 import bpy
 import numpy as np
 
-from ..body.model_file import load_smplx_model, resolve_model_path
+from ..body.model_file import configured_model
 from ..errors import ChrommError
 from ..io.atomic import atomic_output
 from ..io.take import read_take
@@ -19,11 +19,11 @@ from .cameras import build_cameras
 from .collection import Build, remove_take
 from .people import build_people
 from .points import build_point_cloud
+from .props import BODY_PROP
 from .render_setup import fill_render_setup, record_timing
 
 log = logging.getLogger(__name__)
 
-BODY_PROP = "chromm_body"
 APPROXIMATE_NOTE = ("no SMPL-X model file configured: built procedural mannequins on the approximate "
                     "neutral skeleton (set --smplx or CHROMM_SMPLX_MODEL for SMPL-X bodies)")
 
@@ -93,8 +93,7 @@ def build_take_file(take_path, out_blend, smplx_path=None, pose_correctives=Fals
     also logs as warnings.
     """
     take = read_take(take_path)
-    model_path = resolve_model_path(smplx_path)
-    model = load_smplx_model(model_path) if model_path else None
+    model = configured_model(smplx_path)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     name = os.path.splitext(os.path.basename(str(take_path)))[0]
     collection = build_take(take, name=name, smplx_model=model, pose_correctives=pose_correctives)

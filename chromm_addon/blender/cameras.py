@@ -6,10 +6,8 @@ import numpy as np
 from ..geometry.camera import camera_location_quaternion, opencv_to_blender_intrinsics
 from .animation import Channel, animate, vector_channels
 from .points import bounding_box
+from .props import IMAGE_SIZE_PROP, PIXEL_ASPECT_PROP, VIEW_PROP
 
-VIEW_PROP = "chromm_view"
-IMAGE_SIZE_PROP = "chromm_image_size"
-PIXEL_ASPECT_PROP = "chromm_pixel_aspect"
 
 
 def build_cameras(build, take, frames):

@@ -8,7 +8,8 @@ import uuid
 
 import bpy
 
-BUILD_PROP = "chromm_build"
+from .props import BUILD_PROP
+
 # bpy.data collections a build may create data-blocks in, removal order (users before data).
 _DATA = ("objects", "collections", "meshes", "armatures", "cameras", "lights", "actions",
          "node_groups", "materials", "worlds")

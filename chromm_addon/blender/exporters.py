@@ -7,15 +7,15 @@ each format in a fresh scene and compares joint positions.
 """
 
 import contextlib
+import dataclasses
 import os
+import typing
 
 import bpy
 
 from ..errors import ChrommError
 from ..io.atomic import atomic_output
-from .people import NAME_PROP, PERSON_PROP
-
-FORMATS = {"FBX": ".fbx", "GLB": ".glb", "GLTF": ".gltf", "BVH": ".bvh", "USD": ".usdc"}
+from .props import NAME_PROP, PERSON_PROP
 
 _FBX_COMMON = dict(
     use_selection=True, object_types={"ARMATURE", "MESH"}, add_leaf_bones=False,
@@ -29,13 +29,23 @@ _FBX_COMMON = dict(
 # conversion into the bones and keys so the rig imports at scale 1. Unity is Y up and expects
 # unit-scaled objects with the axis change applied to the data (bake_space_transform), so the
 # root does not arrive rotated by -90 degrees.
+@dataclasses.dataclass(frozen=True)
+class FbxPreset:
+    label: str
+    description: str
+    settings: dict  # keyword arguments of bpy.ops.export_scene.fbx
+
+
 FBX_PRESETS = {
-    "BLENDER": dict(axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_NONE",
-                    bake_space_transform=False),
-    "UNREAL": dict(axis_forward="X", axis_up="Z", apply_scale_options="FBX_SCALE_ALL",
-                   bake_space_transform=False),
-    "UNITY": dict(axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_UNITS",
-                  bake_space_transform=True),
+    "BLENDER": FbxPreset("Blender", "Blender's FBX defaults",
+                         dict(axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_NONE",
+                              bake_space_transform=False)),
+    "UNREAL": FbxPreset("Unreal Engine", "Centimetres, Z up, X forward, no leaf bones",
+                        dict(axis_forward="X", axis_up="Z", apply_scale_options="FBX_SCALE_ALL",
+                             bake_space_transform=False)),
+    "UNITY": FbxPreset("Unity", "Y up with the axis change applied, unit scale",
+                       dict(axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_UNITS",
+                            bake_space_transform=True)),
 }
 
 
@@ -55,14 +65,14 @@ def export_people(people, filepath, fmt="FBX", preset="BLENDER", per_person=Fals
     file, so it is always per person when there are several.
     """
     fmt = fmt.upper()
-    if fmt not in FORMATS:
-        raise ChrommError(f"{filepath}: unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
+    if fmt not in EXPORT_FORMATS:
+        raise ChrommError(f"{filepath}: unknown export format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})")
     if not people:
         raise ChrommError(f"{filepath}: nothing to export (no CHROMM people selected)")
     scene = scene or bpy.context.scene
     stem, ext = os.path.splitext(str(filepath))
-    ext = ext or FORMATS[fmt]
-    if fmt == "BVH" and len(people) > 1:
+    ext = ext or EXPORT_FORMATS[fmt].ext
+    if EXPORT_FORMATS[fmt].one_skeleton and len(people) > 1:
         per_person = True
     groups = ([(f"{stem}_{bpy.path.clean_name(arm.get(NAME_PROP) or f'person{arm[PERSON_PROP]}')}{ext}",
                 [(arm, mesh)]) for arm, mesh in people]
@@ -70,7 +80,7 @@ def export_people(people, filepath, fmt="FBX", preset="BLENDER", per_person=Fals
     written = []
     for path, group in groups:
         with _exporting(scene, group) as objects, atomic_output(path, suffix=ext) as tmp:
-            _EXPORTERS[fmt](tmp, scene, objects, preset)
+            EXPORT_FORMATS[fmt].export(tmp, scene, objects, preset)
         written.append(path)
     return written
 
@@ -130,7 +140,7 @@ def _fcurves(anim):
 def _export_fbx(path, scene, objects, preset):
     if preset not in FBX_PRESETS:
         raise ChrommError(f"{path}: unknown FBX preset {preset!r} (one of {', '.join(FBX_PRESETS)})")
-    bpy.ops.export_scene.fbx(filepath=path, **_FBX_COMMON, **FBX_PRESETS[preset])
+    bpy.ops.export_scene.fbx(filepath=path, **_FBX_COMMON, **FBX_PRESETS[preset].settings)
 
 
 def _export_gltf(fmt):
@@ -155,5 +165,22 @@ def _export_usd(path, scene, objects, preset):
                           export_materials=False, evaluation_mode="RENDER")
 
 
-_EXPORTERS = {"FBX": _export_fbx, "GLB": _export_gltf("GLB"), "GLTF": _export_gltf("GLTF"),
-              "BVH": _export_bvh, "USD": _export_usd}
+@dataclasses.dataclass(frozen=True)
+class ExportFormat:
+    ext: str
+    label: str
+    description: str
+    export: typing.Callable      # (path, scene, objects, preset)
+    one_skeleton: bool = False   # one skeleton per file: several people are written one per file
+
+
+# The export formats: the operator's list and `export_people` both read this table, so adding a
+# format is one entry here.
+EXPORT_FORMATS = {
+    "FBX": ExportFormat(".fbx", "FBX", "Armatures and skinned meshes, engine presets", _export_fbx),
+    "GLB": ExportFormat(".glb", "glTF Binary (.glb)", "One binary glTF file", _export_gltf("GLB")),
+    "GLTF": ExportFormat(".gltf", "glTF (.gltf)", "glTF with separate buffers", _export_gltf("GLTF")),
+    "BVH": ExportFormat(".bvh", "BVH (skeleton only)", "Motion capture skeleton, one per file", _export_bvh,
+                        one_skeleton=True),
+    "USD": ExportFormat(".usdc", "USD (.usdc)", "Binary USD with armatures and shape keys", _export_usd),
+}

@@ -16,16 +16,14 @@ import numpy as np
 from ..body.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, approximate_rest_joints
 from ..fusion.person_map import people_summary, person_colour
 from ..geometry.rotations import (axis_angle_to_matrix, axis_angle_to_quaternion, make_sign_continuous,
-                                  matrix_to_quaternion)
+                                  matrix_to_quaternion, quat_multiply)
 from .animation import CONSTANT, Channel, animate, constant_steps, vector_channels
 from .mannequin import build_mannequin
 from .points import srgb_to_linear
+from .props import COLOUR_PROP, FRAMES_PROP, NAME_PROP, PERSON_PROP, VIEWS_PROP
 
 UPRIGHT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rotation +90 deg about X
 UPRIGHT_INVERSE_QUAT = matrix_to_quaternion(UPRIGHT.T)
-PERSON_PROP = "chromm_person"
-COLOUR_PROP = "chromm_colour"  # the person's sRGB colour, on the armature
-NAME_PROP, FRAMES_PROP, VIEWS_PROP = "chromm_name", "chromm_frames", "chromm_views"
 SLIDER_LIMIT = 10.0  # Blender's widest shape-key slider range
 
 
@@ -51,19 +49,11 @@ def full_pose_rotvecs(take, p, hands_mean):
 def pose_channels(take, p, rest_joints, hands_mean):
     """Per-timestep bone quaternions (T, 55, 4) and pelvis locations (T, 3) for person p."""
     quat = axis_angle_to_quaternion(full_pose_rotvecs(take, p, hands_mean))
-    quat[:, 0] = quaternion_multiply(UPRIGHT_INVERSE_QUAT, quat[:, 0])
+    quat[:, 0] = quat_multiply(UPRIGHT_INVERSE_QUAT, quat[:, 0])
     quat = make_sign_continuous(quat, axis=0)
     j0 = rest_joints[0]
     location = (np.asarray(take.transl[p], dtype=np.float64) + j0) @ UPRIGHT - j0  # UPRIGHT^-1 (.)
     return quat, location
-
-
-def quaternion_multiply(a, b):
-    """Hamilton product of (..., 4) quaternions (w, x, y, z)."""
-    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
-    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
-    return np.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)
 
 
 def person_material(name, person_id):
@@ -79,7 +69,6 @@ def person_material(name, person_id):
     bsdf.inputs["Base Color"].default_value = rgba
     bsdf.inputs["Roughness"].default_value = 0.6
     return mat
-
 
 def build_people(build, take, model, frames, pose_correctives=False):
     """Armature and body mesh per person: the SMPL-X mesh with a model file, else the procedural

@@ -11,9 +11,9 @@ network), applies the stored person map to the new result and rebuilds the same 
 from ..errors import ChrommError
 from ..fusion.person_map import apply_edit, apply_person_map, check_person_map
 from ..io.take import read_take, write_take
-from .people import FRAMES_PROP, NAME_PROP, PERSON_PROP, VIEWS_PROP
+from .props import FRAMES_PROP, NAME_PROP, PERSON_PROP, TAKE_PATH_PROP, VIEWS_PATH_PROP, VIEWS_PROP
 from .render_setup import collection_sources
-from .results import TAKE_PATH_PROP, VIEWS_PATH_PROP, apply_take
+from .results import apply_take
 
 
 def take_people(collection):
@@ -77,7 +77,7 @@ def _session(views_path, smplx_path):
     """Views, model and fusion cache of a views file, kept while the file and model are the same."""
     import os
 
-    from ..body.model_file import load_smplx_model, resolve_model_path
+    from ..body.model_file import configured_model, resolve_model_path
     from ..io.views import read_views
 
     model_path = resolve_model_path(smplx_path)
@@ -85,7 +85,7 @@ def _session(views_path, smplx_path):
     if _SESSION.get("key") != key:
         _SESSION.clear()
         _SESSION.update(key=key, views=read_views(views_path), fuse={},
-                        model=load_smplx_model(model_path) if model_path else None)
+                        model=configured_model(model_path))
     return _SESSION
 
 

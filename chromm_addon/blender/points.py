@@ -9,9 +9,9 @@ with a radius input, and sets a material that reads `Col`.
 import bpy
 import numpy as np
 
+from .props import FRAME_ATTR, POINTS_PROP
+
 COLOR_ATTR = "Col"
-FRAME_ATTR = "chromm_frame"
-POINTS_PROP = "chromm_points"
 PIXEL_RADIUS = 0.75  # smallest point radius, in pixels of the views
 
 

@@ -19,11 +19,9 @@ import os
 
 from ..errors import ChrommError
 from .cameras import VIEW_PROP, set_view_resolution
+from .props import FRAME_START_PROP, FRAME_TIMES_PROP, SOURCES_PROP  # noqa: F401 (re-exported)
 
 
-FRAME_START_PROP = "chromm_frame_start"   # scene frame of timestep 0
-FRAME_TIMES_PROP = "chromm_frame_times"   # the take's frame_times (seconds after timestep 0)
-SOURCES_PROP = "chromm_sources"           # JSON list of {"path", "start_time"(, "lens")} per view
 WORLD_GREY = 0.18        # linear grey of the neutral world (background and ambient light)
 SUN_STRENGTH = 3.0       # W/m^2, key light from above and in front
 SUN_ROTATION = (0.75, 0.15, 0.6)  # Euler XYZ radians: the sun's -Z points down at about 45 degrees

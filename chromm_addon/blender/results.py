@@ -1,12 +1,11 @@
 """A finished reconstruction lands in the scene: build the take, keep its sources, summarise."""
 
-from ..body.model_file import load_smplx_model, resolve_model_path
+from ..body.model_file import configured_model
 from ..io.take import read_take
 from .build import build_take
 from .collection import remove_take
+from .props import BUILD_PROP, TAKE_PATH_PROP, VIEWS_PATH_PROP
 from .render_setup import attach_sources_from_meta
-
-TAKE_PATH_PROP, VIEWS_PATH_PROP = "chromm_take_path", "chromm_views_path"
 
 
 def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=None, views_path=None):
@@ -26,9 +25,8 @@ def apply_take(scene, take_path, name, smplx_path=None, replace=None, sources=No
             sources = [{**s, "start_time": t.get("start_time", s["start_time"])}
                        for s, t in zip(sources, timed)]
         take.meta["sources"] = sources
-    model_path = resolve_model_path(smplx_path)
-    model = load_smplx_model(model_path) if model_path else None
-    if replace is not None and replace.get("chromm_build") is not None:
+    model = configured_model(smplx_path)
+    if replace is not None and replace.get(BUILD_PROP) is not None:
         remove_take(replace)
     collection = build_take(take, name=name, smplx_model=model, scene=scene)
     collection[TAKE_PATH_PROP] = str(take_path)

@@ -89,6 +89,12 @@ def resolve_model_path(cli_path=None, prefs_path=None):
     return None
 
 
+def configured_model(cli_path=None, prefs_path=None):
+    """The model file `resolve_model_path` picks, loaded; None when none is configured."""
+    path = resolve_model_path(cli_path, prefs_path)
+    return load_smplx_model(path) if path else None
+
+
 def load_smplx_model(path, allow_pickle=False):
     """Load an SMPL-X .npz (or, with allow_pickle, a .pkl) and check every array's shape."""
     path = str(path)

@@ -60,7 +60,7 @@ def _check_args(args):
 def run_synthetic(args):
     import time
 
-    from ..body.model_file import load_smplx_model, resolve_model_path
+    from ..body.model_file import configured_model, resolve_model_path
     from ..evaluation.evaluate import evaluate_single_views, evaluate_take
     from ..evaluation.simulate import PRESETS, simulate_views
     from ..evaluation.synthetic import make_scene
@@ -70,7 +70,7 @@ def run_synthetic(args):
 
     _check_args(args)
     model_path = resolve_model_path(args.smplx)
-    model = load_smplx_model(model_path) if model_path else None
+    model = configured_model(model_path)
     os.makedirs(args.out, exist_ok=True)
     views_path = os.path.join(args.out, "views.npz")
     take_path = os.path.join(args.out, "take.npz")

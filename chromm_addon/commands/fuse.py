@@ -15,7 +15,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..body.model_file import load_smplx_model, resolve_model_path
+    from ..body.model_file import configured_model
     from ..fusion.pipeline import fuse_views
     from ..io.take import write_take
     from ..io.views import read_views
@@ -23,8 +23,7 @@ def run(args):
 
     options = from_args(FuseOptions, args)
     views = read_views(args.views)
-    model_path = resolve_model_path(args.smplx)
-    model = load_smplx_model(model_path) if model_path else None
+    model = configured_model(args.smplx)
     take = fuse_views(views, model, options, path=args.views)
     write_take(args.output, take)
     sync = take.meta.get("sync", {})

@@ -22,11 +22,14 @@ from a CHROMM checkpoint (weights.py) and are otherwise not used.
 6D rotations use Multi-HMR's layout (rotation_torch): the 6 numbers are the first two columns.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .configs import named_config
+from .geometry import project, unproject
+from .image_maps import patch_index
 from .layers import Mlp
 from .rotation_torch import rotation_6d_to_matrix
 
@@ -56,9 +59,7 @@ HEADS_CONFIGS = {
 
 
 def heads_config(name, **overrides):
-    if name not in HEADS_CONFIGS:
-        raise KeyError(f"unknown CHROMM heads configuration {name!r}; known: {', '.join(sorted(HEADS_CONFIGS))}")
-    return replace(HEADS_CONFIGS[name], **overrides)
+    return named_config(HEADS_CONFIGS, name, "CHROMM heads", **overrides)
 
 
 def sample_depth_median(z, img, xy, radius=2):
@@ -111,15 +112,14 @@ class ChrommHeads(nn.Module):
         """
         cfg = self.config
         p = cfg.patch_size
-        patch_h, patch_w = patch_hw
+        patch_w = patch_hw[1]
         scale, offset = mhmr_to_pi3x
 
         def to_pi3x(xy_mhmr):
             return xy_mhmr * scale[img] + offset[img]
 
         def pi3x_token_at(xy):
-            col = ((xy[:, 0] + 0.5) / p).floor().long().clamp(0, patch_w - 1)
-            row = ((xy[:, 1] + 0.5) / p).floor().long().clamp(0, patch_h - 1)
+            row, col = patch_index(xy, patch_hw, p)
             return pi3x_tokens[img, row * patch_w + col]
 
         centre = to_pi3x((head_cell.float() + 0.5) * p - 0.5)
@@ -128,9 +128,7 @@ class ChrommHeads(nn.Module):
         head_mhmr = (head_cell.float() + 0.5 + self.dec_offset(fused)) * p - 0.5
         head_2d = to_pi3x(head_mhmr)
         depth = sample_depth_median(z, img, head_2d) + self.dec_depth(fused)[:, 0]
-        Kd = K[img]
-        head_cam = torch.stack([(head_2d[:, 0] - Kd[:, 0, 2]) / Kd[:, 0, 0] * depth,
-                                (head_2d[:, 1] - Kd[:, 1, 2]) / Kd[:, 1, 1] * depth, depth], dim=-1)
+        head_cam = unproject(K[img], head_2d, depth)
 
         keys = self.pelvis_key(pi3x_tokens)                               # (M, h*w, k)
         query = self.pelvis_query(fused)
@@ -294,15 +292,12 @@ class ChrommNetwork(nn.Module):
         scale, offset = mhmr_to_pi3x
         head_2d = (cat["head_2d"] - 0.5) * scale[img] + offset[img]              # edge -> OpenCV -> Pi3X
         depth = sample_depth_median(z, img, head_2d)
-        Kd = K[img]
-        head_cam = torch.stack([(head_2d[:, 0] - Kd[:, 0, 2]) / Kd[:, 0, 0] * depth,
-                                (head_2d[:, 1] - Kd[:, 1, 2]) / Kd[:, 1, 1] * depth, depth], dim=-1)
+        head_cam = unproject(K[img], head_2d, depth)
         # Pelvis: Multi-HMR's own body (its metric depth) projected, so the image head-pelvis
         # length is Multi-HMR's and the scale adjustment can compare it with the scene's.
         pelvis_cam = cat["head_cam"] - head_from_pelvis(cat["rotmat"], self.rest_joints)
         pelvis_cam = torch.cat([pelvis_cam[:, :2], pelvis_cam[:, 2:].clamp_min(1e-3)], dim=-1)  # in front
-        pelvis_2d = torch.stack([Kd[:, 0, 0] * pelvis_cam[:, 0] / pelvis_cam[:, 2] + Kd[:, 0, 2],
-                                 Kd[:, 1, 1] * pelvis_cam[:, 1] / pelvis_cam[:, 2] + Kd[:, 1, 2]], dim=-1)
+        pelvis_2d = project(K[img], pelvis_cam)
         mask = person_capsules(head_2d, pelvis_2d, depth, img, z)
         return dict(det_image=img, det_score=cat["scores"], det_head_2d=head_2d, det_pelvis_2d=pelvis_2d,
                     det_head_cam=head_cam, det_rotmat=cat["rotmat"], det_betas=cat["betas"],
@@ -324,9 +319,7 @@ class ChrommNetwork(nn.Module):
         centres = torch.stack([(c + 0.5) * p - 0.5, (r + 0.5) * p - 0.5], dim=-1).reshape(1, -1, 2).float()
         scale, offset = mhmr_to_pi3x
         at_mhmr = (centres - offset[:, None]) / scale[:, None]                     # (M, h*w, 2)
-        grid = feats.shape[1]
-        mc = ((at_mhmr[..., 0] + 0.5) / p).floor().long().clamp(0, grid - 1)
-        mr = ((at_mhmr[..., 1] + 0.5) / p).floor().long().clamp(0, grid - 1)
+        mr, mc = patch_index(at_mhmr, feats.shape[1:3], p)
         images = torch.arange(feats.shape[0], device=z.device)[:, None]
         mask = self.heads.person_mask(tokens, feats[images, mr, mc], patch_hw) > 0
         return dict(det_image=img, det_score=scores[img, rows, cols], det_head_2d=people["head_2d"],
@@ -344,17 +337,22 @@ PRESETS = {
 }
 
 
+def _part(preset, part):
+    """The configuration name of one part in a network preset (or `preset` itself, a part's own name)."""
+    return PRESETS.get(preset, {}).get(part, preset)
+
+
 def build_pi3x(preset):
     from .pi3x import Pi3X, pi3x_config
 
-    return Pi3X(pi3x_config(PRESETS.get(preset, {}).get("pi3x", preset)))
+    return Pi3X(pi3x_config(_part(preset, "pi3x")))
 
 
 def build_multihmr(preset):
     from .multihmr import MultiHMR, multihmr_config
 
-    return MultiHMR(multihmr_config(PRESETS.get(preset, {}).get("multihmr", preset)))
+    return MultiHMR(multihmr_config(_part(preset, "multihmr")))
 
 
 def build_heads(preset):
-    return ChrommHeads(heads_config(PRESETS.get(preset, {}).get("heads", preset)))
+    return ChrommHeads(heads_config(_part(preset, "heads")))

@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .configs import named_config
+from .layers import LayerScale, Mlp
+
 # Constructor arguments of the flavours in use; the "_tiny" ones keep the structure, not the size.
 _CONFIGS = {
     "vitl14_reg4_pi3x": dict(
@@ -30,9 +33,7 @@ _CONFIGS["vitl14_multihmr_tiny"] = dict(_CONFIGS["vitl14_multihmr"], embed_dim=6
 
 def dinov2_config(name):
     """Constructor keyword arguments of a named flavour (a fresh dict the caller may change)."""
-    if name not in _CONFIGS:
-        raise KeyError(f"unknown DINOv2 configuration {name!r}; known: {', '.join(sorted(_CONFIGS))}")
-    return dict(_CONFIGS[name])
+    return named_config(_CONFIGS, name, "DINOv2")
 
 
 class PatchEmbed(nn.Module):
@@ -61,27 +62,6 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         x = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
         return self.proj(x.transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim, hidden_dim):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class LayerScale(nn.Module):
-    def __init__(self, dim, init_values):
-        super().__init__()
-        self.init_values = init_values
-        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
-
-    def forward(self, x):
-        return x * self.gamma
 
 
 class Block(nn.Module):

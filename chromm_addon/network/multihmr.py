@@ -20,13 +20,14 @@ normalisation happens inside `forward`; upstream normalises in its image loader 
 with black, which is the same computation.
 """
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .camera_embed import ray_embedding
+from .configs import named_config
 from .dinov2 import DinoVisionTransformer, dinov2_config
 from .multihmr_head import HumanPredictionHead
 from .rotation_torch import matrix_to_axis_angle, rotation_6d_to_matrix
@@ -60,9 +61,7 @@ MULTIHMR_CONFIGS = {
 
 
 def multihmr_config(name, **overrides):
-    if name not in MULTIHMR_CONFIGS:
-        raise KeyError(f"unknown Multi-HMR configuration {name!r}; known: {', '.join(sorted(MULTIHMR_CONFIGS))}")
-    return replace(MULTIHMR_CONFIGS[name], **overrides)
+    return named_config(MULTIHMR_CONFIGS, name, "Multi-HMR", **overrides)
 
 
 def reference_focal(img_size):

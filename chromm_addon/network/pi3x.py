@@ -12,7 +12,7 @@ loads unchanged, including the multimodal conditioning branch (`MULTIMODAL_PREFI
 intrinsics (per-pixel rays through the zero-initialised `ray_embed`), known camera-to-world poses
 (normalised by the first camera and the depth or camera-distance scale, injected into the decoder
 by `pose_inject_blk`, PRoPE attention) and depths (`depth_encoder`), each with a per-view mask.
-The computation follows ../shared/reference/pi3x-conditioning.md; `conditioning_inputs` documents
+The computation follows upstream (facts in docs/network.md, "Conditioning on known cameras"); `conditioning_inputs` documents
 the few deliberate deviations (masks are "given", never random; the caller's mask is not changed).
 """
 from dataclasses import dataclass, replace
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .camera_head import CameraHead
+from .configs import named_config
 from .conv_head import ConvHead
 from .dinov2 import DinoVisionTransformer, PatchEmbed, dinov2_config
 from .layers import BlockRope, CrossOnlyBlockRope, RoPE2D, patch_positions
@@ -75,9 +76,7 @@ PI3X_CONFIGS = {
 
 
 def pi3x_config(name, **overrides):
-    if name not in PI3X_CONFIGS:
-        raise KeyError(f"unknown Pi3X configuration {name!r}; known: {', '.join(sorted(PI3X_CONFIGS))}")
-    return replace(PI3X_CONFIGS[name], **overrides)
+    return named_config(PI3X_CONFIGS, name, "Pi3X", **overrides)
 
 
 def intrinsics_ray_map(K, height, width):

@@ -1,6 +1,6 @@
 """Pi3X's pose injection: PRoPE attention (projective positional encoding) and PoseInjectBlock.
 
-Follows ../shared/reference/pi3x-conditioning.md §5-6 (upstream yyfz/Pi3 @ 9fa3ddb, GTA form:
+Follows upstream yyfz/Pi3 @ 9fa3ddb (docs/network.md, "Conditioning on known cameras"; GTA form:
 extrinsics only, no intrinsics). Per head of width d (64 in the full network) the channels split
 into [0, d/2) projective (d/8 consecutive 4-vectors), [d/2, 3d/4) RoPE on the patch column and
 [3d/4, d) RoPE on the patch row, with d/8 frequencies of base 100 and 0-based patch positions.
