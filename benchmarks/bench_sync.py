@@ -77,14 +77,16 @@ def bench_speed(args):
         paths = _clips(tmp, scene, starts, [length] * args.clips, [48000, 44100] * args.clips,
                        [1.0] * args.clips)
         print(f"wrote {args.clips} clips of {args.minutes:g} min in {time.perf_counter() - t0:.0f} s")
-        times = []
+        times, cpu = [], []
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = sync_audio(paths)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     err = np.abs(np.asarray(result.offsets) - (starts.max() - starts)) * 1e3
     print(f"sync_audio on {args.clips} clips of {args.minutes:g} min: best {min(times):.2f} s, "
-          f"median {np.median(times):.2f} s; max error {err.max():.3f} ms")
+          f"median {np.median(times):.2f} s (CPU time, all threads: median {np.median(cpu):.2f} s; "
+          f"load average {os.getloadavg()[0]:.1f}); max error {err.max():.3f} ms")
 
 
 def _desynced(shifts, frames, seed, walk_speed=(1.0, 1.4), people=4, fine=4):

@@ -76,21 +76,23 @@ def audio_envelope(path, hop_s=HOP_S, source=None):
         stream = container.streams.audio[0]
         rate = stream.rate or stream.codec_context.sample_rate
         state = _EnvelopeState(rate, hop_s)
-        start, block, pending, fmt = None, [], 0, None
-        try:
-            for frame in container.decode(stream):
-                if start is None and frame.pts is not None:
-                    start = float(frame.pts * frame.time_base)
-                    fmt = (frame.format.is_planar, len(frame.layout.channels))
-                block.append(_samples(frame, fmt[0], fmt[1]))
-                pending += frame.samples
-                if pending >= rate:
-                    state.add(_mono(block, *fmt))
-                    block, pending = [], 0
+        start, block, pending = None, None, 0
+        try:  # only the audio stream's packets are read (a clip's video is skipped unread)
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    if block is None:
+                        if frame.pts is not None:
+                            start = float(frame.pts * frame.time_base)
+                        block = _Block(frame)
+                    block.add(frame)
+                    pending += frame.samples
+                    if pending >= rate:
+                        state.add(block.mono())
+                        pending = 0
         except av_errors() as exc:
             raise ChrommError(f"{path}: the audio cannot be decoded ({_av_message(exc)})") from None
-        if block:
-            state.add(_mono(block, *fmt))
+        if pending:
+            state.add(block.mono())
     finally:
         container.close()
     energy = state.energy()
@@ -102,27 +104,40 @@ def audio_envelope(path, hop_s=HOP_S, source=None):
 _PLANAR = {"fltp": np.float32, "dblp": np.float64, "s16p": np.int16, "s32p": np.int32}
 
 
-def _samples(frame, planar, channels):
-    """A frame's samples (channels, n) for planar formats straight from its planes (faster than
-    to_ndarray), else to_ndarray's interleaved (1, n * channels)."""
-    dtype = _PLANAR.get(frame.format.name) if planar else None
-    if dtype is None:
-        return frame.to_ndarray()
-    n = frame.samples
-    return np.stack([np.frombuffer(plane, dtype=dtype, count=n) for plane in frame.planes[:channels]])
+class _Block:
+    """Decoded audio frames gathered into about a second of mono samples. Planar formats (what
+    AAC, Opus and MP3 decode to) keep views of each channel's plane and join them once per block
+    (no per-frame numpy work: 5 minutes of AAC are 14,000 frames); others go through
+    to_ndarray's interleaved (1, n * channels)."""
 
+    def __init__(self, frame):
+        self.channels = len(frame.layout.channels)
+        self.dtype = _PLANAR.get(frame.format.name) if frame.format.is_planar else None
+        self.parts = [[] for _ in range(self.channels)] if self.dtype is not None else []
 
-def _mono(arrays, planar, channels):
-    """Decoded audio frames' arrays -> mono samples in [-1, 1] (float32: plenty for energies)."""
-    a = np.concatenate(arrays, axis=1) if planar else np.concatenate(arrays, axis=1).reshape(-1, channels).T
-    scale = float(np.iinfo(a.dtype).max) if a.dtype.kind in "iu" else 1.0
-    mono = a[0].astype(np.float32) if len(a) == 1 else a.mean(axis=0, dtype=np.float32)
-    return mono / np.float32(scale) if scale != 1.0 else mono
+    def add(self, frame):
+        if self.dtype is None:
+            self.parts.append(frame.to_ndarray())
+            return
+        size = frame.samples * np.dtype(self.dtype).itemsize
+        for part, plane in zip(self.parts, frame.planes):
+            part.append(memoryview(plane)[:size])
+
+    def mono(self):
+        """The block's samples mixed to mono in [-1, 1] (float32: plenty for energies); empties it."""
+        if self.dtype is None:
+            a = np.concatenate(self.parts, axis=1).reshape(-1, self.channels).T
+        else:
+            a = [np.frombuffer(b"".join(part), dtype=self.dtype) for part in self.parts]
+        dtype = a[0].dtype
+        self.parts = [[] for _ in range(self.channels)] if self.dtype is not None else []
+        mono = a[0].astype(np.float32) if len(a) == 1 else np.mean(a, axis=0, dtype=np.float32)
+        return mono / np.float32(np.iinfo(dtype).max) if dtype.kind in "iu" else mono
 
 
 class _EnvelopeState:
-    """Band-passed energy per hop of `hop_s` seconds, fed block by block: the samples averaged in
-    groups of `rate / BAND_HZ` (a low-pass with its first zero at BAND_HZ, so microphone hiss near
+    """Band-passed energy per hop of `hop_s` seconds, fed block by block: the samples summed in
+    groups of `rate / BAND_HZ` (a moving average up to scale: a low-pass with its first zero at BAND_HZ, so microphone hiss near
     the Nyquist rate does not drown the onsets, and 6x less to compute), then the first
     difference (a high-pass) squared. The cumulative energy is interpolated at the hop
     boundaries, which are exact in time at any sample rate."""
@@ -144,7 +159,9 @@ class _EnvelopeState:
         self.rest = x[m:]
         if m == 0:
             return
-        groups = x[:m].reshape(-1, self.width).mean(axis=1)
+        groups = x[:m:self.width].copy()  # group sums (the scale drops out of the log)
+        for k in range(1, self.width):
+            groups += x[k:m:self.width]
         d = np.diff(groups, prepend=groups[0] if self.last is None else self.last)
         self.last = float(groups[-1])
         cum = self.total + np.cumsum(d * d)
@@ -172,22 +189,38 @@ def onset_strength(energy):
     return rise / std if std > 0 else rise
 
 
-def cross_correlation(a, b):
-    """Full cross-correlation c[k] = sum_n a[n + k] b[n] by FFT, with its lags k."""
-    n = len(a) + len(b) - 1
-    nfft = 1 << max(n - 1, 1).bit_length()
-    c = np.fft.irfft(np.fft.rfft(a, nfft) * np.conj(np.fft.rfft(b, nfft)), nfft)
+def cross_correlation(a, b, spectrum=None):
+    """Full cross-correlation c[k] = sum_n a[n + k] b[n] by FFT, with its lags k.
+
+    `spectrum`: (nfft, conj(rfft(b, nfft))) from `reference_spectrum`, so one reference's
+    transform serves every clip. The FFT length is scipy's next fast length (5-smooth), not the
+    next power of two: 5 minutes of envelope pad to 600,000 rather than 1,048,576 points.
+    """
+    from scipy import fft
+
+    nfft, fb = spectrum if spectrum is not None else reference_spectrum(b, len(a))
+    if nfft < len(a) + len(b) - 1:
+        raise ValueError("reference spectrum too short for this clip")
+    c = fft.irfft(fft.rfft(a, nfft) * fb, nfft)
     corr = np.concatenate([c[nfft - (len(b) - 1):], c[:len(a)]]) if len(b) > 1 else c[:len(a)]
     return corr, np.arange(-(len(b) - 1), len(a))
 
 
-def correlate(a, b, hop_s, max_lag_s=None, min_overlap_s=MIN_OVERLAP_S):
+def reference_spectrum(b, longest):
+    """(nfft, conj(rfft(b, nfft))) for correlating clips up to `longest` hops with `b`."""
+    from scipy import fft
+
+    nfft = fft.next_fast_len(max(longest + len(b) - 1, 2), real=True)
+    return nfft, np.conj(fft.rfft(b, nfft))
+
+
+def correlate(a, b, hop_s, max_lag_s=None, min_overlap_s=MIN_OVERLAP_S, spectrum=None):
     """Lag (seconds, b -> a: an event at time t in b is at t + lag in a, counted from each
     envelope's start) maximising the cross-correlation, sub-hop by a parabola, and its confidence.
 
     Returns (lag_s, confidence, peak) or None when no lag leaves `min_overlap_s` of common sound.
     """
-    corr, lags = cross_correlation(a, b)
+    corr, lags = cross_correlation(a, b, spectrum)
     overlap = np.minimum(len(a), lags + len(b)) - np.maximum(0, lags)
     ok = overlap * hop_s >= min_overlap_s
     if max_lag_s is not None:
@@ -243,10 +276,12 @@ def sync_audio(paths, max_offset_s=None, envelopes=None, sources=None):
     ref = max(have, key=lambda i: envs[i].duration)
     rel = {ref: 0.0}
     confidence[ref] = 1.0
+    spectrum = reference_spectrum(envs[ref].envelope, max(len(envs[i].envelope) for i in have))
     for i in have:
         if i == ref:
             continue
-        found = correlate(envs[i].envelope, envs[ref].envelope, envs[ref].hop_s, max_offset_s)
+        found = correlate(envs[i].envelope, envs[ref].envelope, envs[ref].hop_s, max_offset_s,
+                          spectrum=spectrum)
         if found is None:
             notes.append(f"{paths[i]}: its audio and {paths[ref]}'s do not overlap by {MIN_OVERLAP_S:g} s "
                          "at any offset in range")
