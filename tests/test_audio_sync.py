@@ -107,9 +107,16 @@ def test_sync_command_prints_offsets_and_json(tmp_path, capsys):
     scene = SoundScene(6, seed=7, clap_at=3.0)
     starts = [0.5, 0.0]
     paths = record(tmp_path, scene, starts, [5, 5.5], [44100, 48000], [1, 1], video=True)
-    assert main(["sync", *paths, "--json"]) == 0
+    assert main(["sync", *paths, "--json", "--tiny-network"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["method"] == "audio"
+    assert report["method"] == "audio"  # auto: audio, checked by motion as reconstruct does
+    assert "motion check agrees with audio (no view half a frame off)" in report["notes"]
+    assert any("too short to sync by motion" in n for n in report["notes"])  # the motion check ran
+    # no network weights: the check cannot run, audio's offsets stay and a note says so
+    assert main(["sync", *paths, "--json", "--weights", str(tmp_path / "no-weights")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "audio" and any(n.startswith("motion check not run") for n in report["notes"])
+    np.testing.assert_allclose([c["offset_s"] for c in report["clips"]], expected(starts), atol=1e-3)
     np.testing.assert_allclose([c["offset_s"] for c in report["clips"]], expected(starts), atol=1e-3)
     assert main(["sync", *paths, "--method", "audio"]) == 0
     out = capsys.readouterr().out

@@ -12,7 +12,8 @@ import json
 def add_arguments(parser):
     parser.add_argument("clips", nargs="+", metavar="CLIP", help="video files (or folders of images, motion only)")
     parser.add_argument("--method", choices=("auto", "audio", "motion"), default="auto",
-                        help="auto (default): audio when every clip has confident audio, motion otherwise; "
+                        help="auto (default): audio when every clip has confident audio, checked by motion "
+                             "(runs the network) as reconstruct does; motion otherwise; "
                              "audio: from the sound; motion: from the people's movement (runs the network)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--weights", help="network weights folder, for motion (default: the installed weights)")
@@ -42,11 +43,15 @@ def sync_clips(args):
         if method == "auto":
             if result is not None and usable(result):
                 method = "audio"
+                offsets, more = _motion_check(args, clips, offsets)
+                notes += more
+                if more and more[-1].startswith("motion check shifted"):
+                    method = "audio+motion"
             else:
                 notes.append("audio sync not usable; synchronising by motion instead")
                 method = "motion"
     if method == "motion":
-        offsets, confidence, more = _motion(args, clips)
+        offsets, confidence, more, _ = _motion(args, clips)
         notes += more
     rows = []
     for clip, offset, conf in zip(clips, offsets, confidence):
@@ -56,18 +61,40 @@ def sync_clips(args):
     return {"method": method, "clips": rows, "notes": notes}
 
 
-def _motion(args, clips):
+def _motion(args, clips, offsets=None):
+    """Motion offsets (seconds, from the common zero), confidences, notes, and the offsets in
+    frames found on top of `offsets` (the clips placed at those, e.g. audio's)."""
     from ..backend.pipeline import ReconstructOptions, reconstruct_views
     from ..fusion.pipeline import motion_offsets
+    from ..options import FuseOptions
 
     options = ReconstructOptions(clips=[c.path for c in clips], fps=args.fps, device=args.device,
                                  weights=args.weights, network="tiny" if args.tiny_network else "auto",
-                                 seed=args.seed)
+                                 seed=args.seed, fuse=FuseOptions(sync="motion"),
+                                 offsets=None if offsets is None else [f"{o:.9f}s" for o in offsets])
     views, _ = reconstruct_views(options)
     found = motion_offsets(views)
     seconds = [o + d / views.fps for o, d in zip(views.meta["offsets_s"], found.offsets)]
     low = min(seconds)
-    return [s - low for s in seconds], [float(c) for c in found.confidence], list(found.notes)
+    return [s - low for s in seconds], [float(c) for c in found.confidence], list(found.notes), found.offsets
+
+
+def _motion_check(args, clips, offsets):
+    """auto after confident audio: motion checks it as `reconstruct` does (fuse's rule,
+    `shifts_needed`: views are shifted only when some view is at least half a frame off and
+    confident). Returns (offsets, notes); when the network cannot run, audio's offsets stay,
+    with a note."""
+    from ..errors import ChrommError
+    from ..fusion.motion_sync import shifts_needed
+
+    try:
+        seconds, _, notes, frames = _motion(args, clips, offsets)
+    except ChrommError as exc:
+        return offsets, [f"motion check not run ({exc}); audio's offsets kept"]
+    if not shifts_needed(frames):
+        return offsets, notes + ["motion check agrees with audio (no view half a frame off)"]
+    moved = ", ".join(f"{c.name} {d:+.2f}" for c, d in zip(clips, frames) if d)
+    return seconds, notes + [f"motion check shifted views from audio's offsets (frames: {moved})"]
 
 
 def run(args):

@@ -458,6 +458,12 @@ def resample_views(views, offsets, gate=0.35, head_world=None):  # gate in netwo
     return resampled, k0
 
 
+def shifts_needed(offsets, options=None):
+    """True when some view's offset (frames) is large enough to resample the views for."""
+    opts = options or MotionSyncOptions()
+    return bool(np.any(np.abs(np.asarray(offsets, dtype=float)) >= opts.min_shift_frames))
+
+
 def sync_views(views, head_world, root_world, det_time, det_view, options=None, scale=1.0):
     """Estimate the offsets from detections (world heads in metres: network units x `scale`)
     and resample the views.
@@ -473,7 +479,7 @@ def sync_views(views, head_world, root_world, det_time, det_view, options=None, 
             "offsets_frames": [float(o) for o in result.offsets],
             "offsets_s": [float(o / fps) for o in result.offsets],
             "confidence": [float(c) for c in result.confidence], "notes": list(result.notes)}
-    if not np.any(np.abs(result.offsets) >= opts.min_shift_frames):
+    if not shifts_needed(result.offsets, opts):
         info["start_frame"] = 0
         info["applied"] = False
         return views, info
