@@ -32,8 +32,11 @@ detections and cameras at the common timesteps so association and fusion work on
    agreement of the offsets found on each half of the take alone (1 - spread /
    `max_spread_frames`: people walking straight on leave a time offset and a constant position
    error hard to tell apart, and the halves then disagree). Takes shorter than `min_take_s` are
-   not synchronised. Below
-   `min_confidence` a view keeps its offset (0) and a note says why.
+   not synchronised. A view the reference does not fix (below `min_confidence`) is searched
+   against each view that is fixed, most confident first: its offset is then that view's plus
+   the pair's, its confidence the lower of the two (a pair may see more of the same people, or
+   see them cross rather than walk along the line of sight). Still below `min_confidence`, a
+   view keeps its offset (0) and a note says why.
 """
 
 import dataclasses
@@ -304,20 +307,37 @@ def estimate_offsets(time, view, head, forward, num_views, num_frames, fps, opti
                    opts.smooth_frames) for v in range(num_views)]
     ref = int(np.argmax([v.count for v in views]))
     confidence[ref] = 1.0
+    found = {}
+    for v in range(num_views):
+        if v != ref:
+            found[v] = _search(views[ref], views[v], fps, num_frames, opts) if views[v].count else None
+            if found[v] is not None:
+                offsets[v], confidence[v], curves[v] = found[v]
+    # A view the reference does not fix may be fixed through another view that is fixed (the
+    # pair may see more of the same people, or see them move across rather than along their
+    # line of sight): offset = that view's + the pair's, confidence the lower of the two.
+    fixed = [u for u in range(num_views) if u != ref and confidence[u] >= opts.min_confidence]
+    for v in range(num_views):
+        if v == ref or confidence[v] >= opts.min_confidence or not views[v].count:
+            continue
+        for u in sorted(fixed, key=lambda u: -confidence[u]):
+            via = _search(views[u], views[v], fps, num_frames, opts)
+            if via is not None and min(via[1], confidence[u]) > confidence[v]:
+                offsets[v], confidence[v] = offsets[u] + via[0], min(via[1], confidence[u])
+                curves[v] = via[2]
+                if confidence[v] >= opts.min_confidence:
+                    notes.append(f"view {v}: synchronised through view {u} (confidence {confidence[v]:.2f})")
+                    break
     for v in range(num_views):
         if v == ref:
             continue
-        found = _search(views[ref], views[v], fps, num_frames, opts) if views[v].count else None
-        if found is None:
+        if found[v] is None and confidence[v] < opts.min_confidence:
             notes.append(f"view {v}: too few detections seen together with view {ref} to sync by motion")
-            continue
-        best, conf, curves[v] = found
-        confidence[v] = conf
-        if conf < opts.min_confidence:
-            notes.append(f"view {v}: motion does not fix its offset (confidence {conf:.2f}: people "
+            offsets[v] = 0.0
+        elif confidence[v] < opts.min_confidence:
+            notes.append(f"view {v}: motion does not fix its offset (confidence {confidence[v]:.2f}: people "
                          "standing still or too few seen by both views); kept unshifted")
-            continue
-        offsets[v] = best
+            offsets[v] = 0.0
     return MotionSync(offsets, confidence, ref, notes, curves)
 
 
