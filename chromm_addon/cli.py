@@ -18,6 +18,7 @@ COMMANDS = (
     ("reconstruct", "reconstruct", "clips -> take (decode, network, fuse, optionally build)"),
     ("batch", "batch", "many takes from a manifest, here or on a Ray cluster"),
     ("fuse", "fuse", "views file -> take file (test-time modules only)"),
+    ("sync", "sync", "each clip's time offset from its audio or the people's motion"),
     ("build", "build", "take file -> .blend (needs the bpy module)"),
     ("render", "render", "take file -> video of its people over a view's source clip (needs bpy)"),
     ("serve", "serve", "run the HTTP inference service"),

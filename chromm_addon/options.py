@@ -146,6 +146,42 @@ class FootLockOptions:
 
 
 @dataclasses.dataclass
+class MotionSyncOptions:
+    max_offset_s: float = option(3.0, "time offsets between views are searched up to this", "s", gt=True, min=0)
+    link_gate_m: float = option(0.35, "largest head step between frames within one view's tracklet", "m",
+                                gt=True, min=0)
+    truncate_m: float = option(0.5, "head distances between views beyond this count as this", "m", gt=True,
+                               min=0)
+    orientation_m: float = option(0.2, "cost in metres of opposite body orientations (per unit chord)",
+                                  "m", min=0)
+    exclude_s: float = option(0.5, "the second-best offset is looked for farther than this", "s", min=0)
+    min_confidence: float = option(0.25, "views synchronised with less confidence are left unshifted", "",
+                                   min=0, max=1)
+    smooth_frames: float = option(2.0, "Gaussian smoothing of each tracklet before comparing", "frames",
+                                  min=0, max=30)
+    keep_fraction: float = option(0.5, "the cost is the mean of this best fraction of detections", "",
+                                  gt=True, min=0, max=1)
+    max_disagreement_m: float = option(0.1, "constant difference between two views' people removed at most",
+                                       "m", min=0)
+    max_spread_frames: float = option(1.0, "offsets from the take's two halves disagreeing by this much "
+                                      "give confidence 0", "frames", gt=True, min=0)
+    min_take_s: float = option(3.0, "shorter takes are not synchronised by motion", "s", min=0)
+    min_shift_frames: float = option(0.5, "views are resampled only when some offset is at least this",
+                                     "frames", min=0)
+    max_frames: int = option(600, "reference frames compared at most (longer takes: every k-th)", "frames",
+                             min=10)
+    min_common: int = option(10, "fewest reference detections compared for an offset to count",
+                             "detections", min=1)
+
+
+SYNC_CHOICES = {"auto": "audio when every clip has confident audio (checked by motion), motion otherwise; "
+                        "a views file: motion",
+                "audio": "from the clips' sound (a clap, speech, music)",
+                "motion": "from the people's movement in the views",
+                "none": "the clips are taken as synchronised"}
+
+
+@dataclasses.dataclass
 class FuseOptions:
     """The test-time modules' options (`fuse`, and the fusion stage of `reconstruct`)."""
 
@@ -190,6 +226,9 @@ class FuseOptions:
                                             "alignment",
                                  "floor": "rescaled by the people's size and floor-aligned, Z up"},
                         label="World frame")
+    sync: str = option("auto", "how the views' time offsets are found when no offsets are given "
+                       "(docs/sync.md)", choices=SYNC_CHOICES, label="Sync")
+    motion_sync: MotionSyncOptions = group(MotionSyncOptions, "synchronisation by motion")
 
 
 # ------------------------------------------------------------------------------ reconstruction
@@ -203,7 +242,8 @@ class ReconstructOptions:
 
     clips: list = option([], "video files or folders of images, one per view", scope=INPUT)
     offsets: list = option(None, "one per clip: time in the clip of the common zero, '1.5s' or '12f'",
-                           auto="all clips start together")
+                           auto="found by the sync stage (see sync)")
+    resync: bool = option(False, "synchronise the clips even when offsets are given")
     fps: float = option(None, "target frame rate", "fps", min=0, max=240, gt=True,
                         auto="the slowest clip's rate", label="Frame rate")
     start: float = option(None, "first time to reconstruct on the common timeline", "s",

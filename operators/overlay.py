@@ -48,7 +48,8 @@ class CHROMM_OT_render_overlay(bpy.types.Operator):
                 and cam.name in collection.all_objects else 0
         video = bpy.path.abspath(self.filepath) if self.filepath else default_output(collection, view)
         self._video, self._still = video, os.path.splitext(video)[0] + ".png"
-        self._steps = overlay_steps(collection, view, self._video, self._still)
+        self._notes = []  # a lens that cannot be undistorted here (no OpenCV in Blender)
+        self._steps = overlay_steps(collection, view, self._video, self._still, notes=self._notes)
         self._started = time.monotonic()
         self._done = 0
 
@@ -66,7 +67,7 @@ class CHROMM_OT_render_overlay(bpy.types.Operator):
         return True
 
     def _finished(self):
-        return f"Overlay: {self._done} frames -> {self._video} (still: {self._still})"
+        return "; ".join([f"Overlay: {self._done} frames -> {self._video} (still: {self._still})", *self._notes])
 
     def execute(self, context):
         from ..chromm_addon.errors import ChrommError

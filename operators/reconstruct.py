@@ -174,8 +174,9 @@ class CHROMM_OT_reconstruct(bpy.types.Operator):
 
         from ..chromm_addon.errors import ChrommError
 
+        notes = []
         try:
-            options = job_options(settings, clips)
+            options = job_options(settings, clips, prefs, notes)
         except ChrommError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -191,6 +192,8 @@ class CHROMM_OT_reconstruct(bpy.types.Operator):
         JobWorker(job, interval=POLL_SECONDS).start()
         if not bpy.app.timers.is_registered(poll_active_job):
             bpy.app.timers.register(poll_active_job, first_interval=POLL_SECONDS, persistent=True)
+        for note in notes:  # typed-in cameras replacing the file's
+            self.report({"WARNING"}, note)
         self.report({"INFO"}, f"Reconstruction of {len(paths)} clips started")
         return {"FINISHED"}
 
@@ -246,14 +249,83 @@ class CHROMM_OT_clips_from_sequencer(bpy.types.Operator):
         if not strips:
             self.report({"WARNING"}, "No movie strips in the Sequencer")
             return {"CANCELLED"}
-        fps = scene.render.fps / scene.render.fps_base
-        # The common zero is where the last strip begins; each clip's offset is how far into it
-        # that frame lies.
+        scene_fps = scene.render.fps / scene.render.fps_base
+        # The common zero is the scene frame where the last strip begins. A movie strip shows one
+        # of its own frames per scene frame, so that scene frame lies (zero - frame_start) of the
+        # clip's frames into it: seconds at the clip's rate, not the scene's.
         zero = max(s.frame_start for s in strips)
+        retimed = []
         for strip in strips:
             item = _add_clip(scene.chromm, bpy.path.abspath(strip.filepath))
-            item.offset = (zero - strip.frame_start) / fps
+            item.offset = (zero - strip.frame_start) / (strip.fps or scene_fps)
+            if len(strip.retiming_keys):
+                retimed.append(strip.name)
+        if retimed:
+            self.report({"WARNING"}, f"Retimed strips ({', '.join(retimed)}): their offsets assume "
+                                     "normal speed; check them or press Sync Clips")
         self.report({"INFO"}, f"{len(strips)} clips from the Sequencer")
+        return {"FINISHED"}
+
+
+_SYNC = {"job": None, "scene": None, "paths": None, "message": ""}
+
+
+def sync_message():
+    return _SYNC["message"]
+
+
+def poll_sync_job():
+    """Timer callback (also called directly by tests): fill the clips' offsets when the job ends."""
+    from ..chromm_addon.client.sync_job import DONE, FAILED
+
+    job = _SYNC["job"]
+    if job is None:
+        return None
+    state, report, error = job.snapshot()
+    if state == FAILED:
+        _SYNC.update(job=None, message=f"Sync failed: {error}")
+    elif state == DONE:
+        clips = {bpy.path.abspath(c.path): c for c in _SYNC["scene"].chromm.clips}
+        for path, row in zip(_SYNC["paths"], report["clips"]):
+            item = clips.get(path)
+            if item is not None and row["offset_s"] is not None:
+                item.offset = row["offset_s"]
+                item.sync_confidence = row["confidence"] if row["confidence"] is not None else 0.0
+        notes = report.get("notes") or []
+        _SYNC.update(job=None, message=f"Synced by {report['method']}" + (f"; {notes[0]}" if notes else ""))
+    _redraw()
+    return None if _SYNC["job"] is None else POLL_SECONDS
+
+
+class CHROMM_OT_sync_clips(bpy.types.Operator):
+    """Find each enabled clip's offset from its audio or the people's motion (runs in the background)"""
+
+    bl_idname = "chromm.sync_clips"
+    bl_label = "Sync Clips"
+
+    @classmethod
+    def poll(cls, context):
+        return _SYNC["job"] is None and sum(c.enabled for c in _settings(context).clips) >= 2
+
+    def execute(self, context):
+        from ..chromm_addon.client.sync_job import SyncJob
+        from ..chromm_addon.errors import ChrommError
+        from ..panels.preferences import get_preferences
+
+        prefs = get_preferences(context)
+        settings = _settings(context)
+        paths = [bpy.path.abspath(c.path) for c in settings.clips if c.enabled]
+        method = settings.sync if settings.sync in ("audio", "motion") else "auto"
+        extra = shlex.split(os.environ.get("CHROMM_BACKEND_ARGS", "")) if method != "audio" else []
+        try:
+            job = SyncJob(prefs.backend_env and bpy.path.abspath(prefs.backend_env), paths, method,
+                          [a for a in extra if a == "--tiny-network"]).start()
+        except ChrommError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        _SYNC.update(job=job, scene=context.scene, paths=paths, message="Synchronising clips...")
+        if not bpy.app.timers.is_registered(poll_sync_job):
+            bpy.app.timers.register(poll_sync_job, first_interval=POLL_SECONDS, persistent=True)
         return {"FINISHED"}
 
 
@@ -334,7 +406,7 @@ class CHROMM_OT_select_take(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (CHROMM_OT_reconstruct, CHROMM_OT_cancel_job, CHROMM_OT_clips_from_sequencer,
+CLASSES = (CHROMM_OT_reconstruct, CHROMM_OT_cancel_job, CHROMM_OT_clips_from_sequencer, CHROMM_OT_sync_clips,
            CHROMM_OT_clips_from_movieclips, CHROMM_OT_clip_add, CHROMM_OT_clip_remove,
            CHROMM_OT_select_take)
 
@@ -347,8 +419,9 @@ def register_extra():
 def unregister_extra():
     if _detach_on_load in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(_detach_on_load)
-    if bpy.app.timers.is_registered(poll_active_job):
-        bpy.app.timers.unregister(poll_active_job)
+    for timer in (poll_active_job, poll_sync_job):
+        if bpy.app.timers.is_registered(timer):
+            bpy.app.timers.unregister(timer)
     from ..chromm_addon.client.local_backend import stop_shared_backend
 
     stop_shared_backend()

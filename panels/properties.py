@@ -12,7 +12,7 @@ from ..chromm_addon.options import JOB, SERVICE, ReconstructOptions, leaves
 
 # Options the add-on sets from something other than a generated scene property.
 ELSEWHERE = {"offsets": "each clip's Offset", "weights": "Preferences: Network weights",
-             "smplx": "Preferences: SMPL-X model", "cameras": "the Cameras file (cameras_file)"}
+             "smplx": "Preferences: SMPL-X model", "cameras": "the Cameras file (cameras_file) and each clip's Known camera"}
 UNITS = {"s": {"unit": "TIME_ABSOLUTE"}, "m": {"unit": "LENGTH"}, "rad": {"subtype": "ANGLE"}}
 
 
@@ -83,13 +83,60 @@ def _setting(settings, leaf):
     return value
 
 
-def job_options(settings, clips):
-    """The service's job options (nested like the schema) from the scene settings and clip items."""
-    body = {"offsets": [f"{c.offset}s" for c in clips]}
-    if settings.cameras_file:     # our camera document (ChrommError for another format, said in one line)
-        from ..chromm_addon.io.cameras import read_camera_file
+def typed_camera(clip):
+    """The camera knowledge typed in for one clip item: an entry of the camera document, or None."""
+    from ..chromm_addon.backend.video import view_name
+    from ..chromm_addon.io.cameras import LENS_KEYS, typed_entry
 
-        body["cameras"] = read_camera_file(bpy.path.abspath(settings.cameras_file))
+    intrinsics = lens = pose = None
+    if clip.use_intrinsics:
+        intrinsics = dict(fx=clip.fx, fy=clip.fy, cx=clip.cx, cy=clip.cy, width=clip.image_width,
+                          height=clip.image_height)
+    if clip.lens != "NONE":
+        model = clip.lens.lower()
+        lens = dict(model=model, **{k: getattr(clip, k) for k in LENS_KEYS[model]})
+    if clip.use_pose:
+        pose = dict(location=tuple(clip.location), rotation=tuple(clip.rotation))
+    return typed_entry(view_name(bpy.path.abspath(clip.path) or clip.name), intrinsics, lens, pose)
+
+
+def read_cameras_file(path, prefs=None):
+    """A calibration file of any format the backend reads -> our camera document. Blender's Python
+    has no OpenCV: OpenCV / EasyMocap files are then converted by the local backend's environment
+    (`python -m chromm_addon cameras`), the same readers; without one, a one-line error says how."""
+    import os
+
+    from ..chromm_addon.io.cameras import read_camera_file
+
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        ours = path.lower().endswith(".json")
+        env = prefs.backend_env if prefs is not None and prefs.backend_mode == "LOCAL" else ""
+        if not ours and env and os.path.isfile(path):
+            from ..chromm_addon.client.local_backend import convert_cameras
+
+            return convert_cameras(env, path)
+    return read_camera_file(path)
+
+
+def job_options(settings, clips, prefs=None, notes=None):
+    """The service's job options (nested like the schema) from the scene settings and clip items.
+    `notes` (a list) receives what was assumed: typed-in cameras replacing the file's.
+
+    Offsets are sent when any clip has one (typed, from the Sequencer or from Sync Clips); all
+    zero means "not synchronised yet", and the backend's sync stage finds them."""
+    from ..chromm_addon.backend.video import view_name
+    from ..chromm_addon.io.cameras import with_typed
+
+    body = {"offsets": [f"{c.offset}s" for c in clips]} if any(c.offset for c in clips) else {}
+    doc = read_cameras_file(bpy.path.abspath(settings.cameras_file), prefs) if settings.cameras_file else None
+    names = [view_name(bpy.path.abspath(c.path) or c.name) for c in clips]
+    doc, said = with_typed(doc, [typed_camera(c) for c in clips], names)
+    if doc is not None:
+        body["cameras"] = doc
+    if notes is not None:
+        notes.extend(said)
     for leaf in addon_leaves((JOB,)):
         value = _setting(settings, leaf)
         if value is None:
@@ -119,6 +166,42 @@ class CHROMM_PG_clip(bpy.types.PropertyGroup):
         name="Offset", unit="TIME_ABSOLUTE", default=0.0, min=0.0,
         description="Time in this clip (seconds) that lines up with the other clips' zero")
     movieclip: bpy.props.PointerProperty(type=bpy.types.MovieClip, name="Movie clip")
+    sync_confidence: bpy.props.FloatProperty(
+        name="Sync confidence", default=-1.0, min=-1.0, max=1.0,
+        description="Confidence of the offset Sync Clips found (0 to 1; -1: not synced)")
+    # Camera knowledge typed in (docs/cameras.md); it wins over the Cameras file for this clip.
+    show_camera: bpy.props.BoolProperty(name="Known camera", default=False)
+    use_intrinsics: bpy.props.BoolProperty(name="Intrinsics", default=False,
+                                           description="Focal lengths and principal point in pixels are known")
+    fx: bpy.props.FloatProperty(name="fx", default=1000.0, min=0.0, description="Focal length in pixels (x)")
+    fy: bpy.props.FloatProperty(name="fy", default=1000.0, min=0.0, description="Focal length in pixels (y)")
+    cx: bpy.props.FloatProperty(name="cx", default=959.5,
+                                description="Principal point x in pixels (top-left pixel's centre is 0)")
+    cy: bpy.props.FloatProperty(name="cy", default=539.5,
+                                description="Principal point y in pixels (top-left pixel's centre is 0)")
+    image_width: bpy.props.IntProperty(name="Width", default=1920, min=1,
+                                       description="Image width the intrinsics are in (scaled to the clip)")
+    image_height: bpy.props.IntProperty(name="Height", default=1080, min=1,
+                                        description="Image height the intrinsics are in (scaled to the clip)")
+    lens: bpy.props.EnumProperty(name="Lens", default="NONE", items=[
+        ("NONE", "None", "No distortion (or unknown)"),
+        ("PINHOLE", "OpenCV pinhole", "OpenCV's pinhole model: k1 k2 p1 p2 k3 k4 k5 k6"),
+        ("FISHEYE", "Fisheye", "OpenCV's fisheye model: k1 k2 k3 k4")])
+    k1: bpy.props.FloatProperty(name="k1", default=0.0, precision=5)
+    k2: bpy.props.FloatProperty(name="k2", default=0.0, precision=5)
+    k3: bpy.props.FloatProperty(name="k3", default=0.0, precision=5)
+    k4: bpy.props.FloatProperty(name="k4", default=0.0, precision=5)
+    k5: bpy.props.FloatProperty(name="k5", default=0.0, precision=5)
+    k6: bpy.props.FloatProperty(name="k6", default=0.0, precision=5)
+    p1: bpy.props.FloatProperty(name="p1", default=0.0, precision=5)
+    p2: bpy.props.FloatProperty(name="p2", default=0.0, precision=5)
+    use_pose: bpy.props.BoolProperty(name="Pose", default=False,
+                                     description="Where the camera is (camera-to-world, metres)")
+    location: bpy.props.FloatVectorProperty(name="Location", size=3, subtype="TRANSLATION", unit="LENGTH",
+                                            description="Camera centre in the world, metres")
+    rotation: bpy.props.FloatVectorProperty(
+        name="Rotation", size=3, subtype="EULER",
+        description="Camera-to-world rotation, XYZ Euler, of OpenCV camera axes (x right, y down, z forward)")
 
 
 class CHROMM_PG_settings(bpy.types.PropertyGroup):

@@ -25,6 +25,34 @@ class CHROMM_UL_clips(bpy.types.UIList):
         row.prop(item, "enabled", text="")
         row.label(text=item.name or item.path, icon="FILE_MOVIE")
         row.prop(item, "offset", text="")
+        if item.sync_confidence >= 0:
+            row.label(text=f"{item.sync_confidence:.2f}", icon="CHECKMARK" if item.sync_confidence >= 0.25 else "ERROR")
+
+
+def _draw_known_camera(layout, clip):
+    """The camera knowledge typed in for one clip (collapsed by default; docs/cameras.md)."""
+    from ..chromm_addon.io.cameras import LENS_KEYS
+
+    box = layout.box()
+    box.prop(clip, "show_camera", icon="TRIA_DOWN" if clip.show_camera else "TRIA_RIGHT", emboss=False)
+    if not clip.show_camera:
+        return
+    box.prop(clip, "use_intrinsics")
+    if clip.use_intrinsics:
+        col = box.column(align=True)
+        for names in (("fx", "fy"), ("cx", "cy"), ("image_width", "image_height")):
+            row = col.row(align=True)
+            for name in names:
+                row.prop(clip, name)
+    box.prop(clip, "lens")
+    if clip.lens != "NONE":
+        col = box.column(align=True)
+        for name in LENS_KEYS[clip.lens.lower()]:
+            col.prop(clip, name)
+    box.prop(clip, "use_pose")
+    if clip.use_pose:
+        box.prop(clip, "location")
+        box.prop(clip, "rotation")
 
 
 def _draw_fusion(layout, settings):
@@ -63,6 +91,13 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("chromm.clips_from_sequencer", icon="SEQUENCE")
         row.operator("chromm.clips_from_movieclips", icon="TRACKER")
+        row = layout.row(align=True)
+        row.operator("chromm.sync_clips", icon="UV_SYNC_SELECT")
+        row.prop(settings, "sync", text="")
+        from ..operators.reconstruct import sync_message
+
+        if sync_message():
+            layout.label(text=sync_message())
         if 0 <= settings.active_clip < len(settings.clips):
             clip = settings.clips[settings.active_clip]
             box = layout.box()
@@ -70,6 +105,7 @@ class VIEW3D_PT_chromm_reconstruct(_SidebarPanel, bpy.types.Panel):
                 box.template_icon(icon_value=layout.icon(clip.movieclip), scale=5.0)
             box.prop(clip, "path", text="")
             box.prop(clip, "offset")
+            _draw_known_camera(box, clip)
 
         layout.prop(settings, "cameras_file")
         col = layout.column(align=True)

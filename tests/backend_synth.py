@@ -60,3 +60,77 @@ def write_image_folder(folder, times=None, num_frames=None, width=64, height=48)
         with open(os.path.join(folder, "timestamps.txt"), "w") as fh:
             fh.write("".join(f"{t:.6f}\n" for t in times))
     return str(folder)
+
+
+def quadrant_frame(width=64, height=48, index=0):
+    """Four coloured quadrants (red, green / blue, white) so any rotation or mirror shows."""
+    image = np.zeros((height, width, 3), np.uint8)
+    h, w = height // 2, width // 2
+    image[:h, :w] = (220, 30, 30)
+    image[:h, w:] = (30, 220, 30)
+    image[h:, :w] = (30, 30, 220)
+    image[h:, w:] = (230, 230, 230)
+    image[:4, :min(width, 4 + index)] = 0  # a marker growing with the frame index
+    return image
+
+
+def write_av_clip(path, frames, fps=30, times=None, codec="libx264", pix_fmt="yuv420p",
+                  rotation=None, hflip=False, vflip=False, matrix=None, sar=None, color_trc=None,
+                  audio=None, audio_rate=48000):
+    """A clip written with PyAV (FFmpeg): `frames` RGB uint8 images (or None for audio only);
+    `times` per-frame presentation times in seconds (variable frame rate), `rotation`/`hflip`/
+    `vflip` or a raw display `matrix` as side data, `sar` a pixel aspect ratio (num, den),
+    `color_trc` a transfer characteristic tag (16 = PQ), `audio` mono float samples in [-1, 1]."""
+    import fractions
+
+    import av
+
+    out = av.open(str(path), "w")
+    stream = None
+    if frames is not None:
+        height, width = frames[0].shape[:2]
+        options = {"x265-params": "log-level=error"} if codec == "libx265" else {"crf": "12"}
+        stream = out.add_stream(codec, rate=fps, options=options if codec.startswith("libx26") else {})
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if times is not None:
+            stream.time_base = fractions.Fraction(1, 10000)
+            stream.codec_context.time_base = fractions.Fraction(1, 10000)
+        if sar is not None:
+            stream.codec_context.sample_aspect_ratio = fractions.Fraction(*sar)
+        if color_trc is not None:
+            stream.codec_context.color_trc = color_trc
+        if matrix is not None:
+            stream.set_display_matrix(list(matrix))
+        elif rotation is not None or hflip or vflip:
+            stream.set_display_rotation(rotation or 0, hflip=hflip, vflip=vflip)
+    astream = None
+    if audio is not None:
+        astream = out.add_stream("aac", rate=int(audio_rate), layout="mono")
+    if stream is not None:
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            if pix_fmt != "yuv420p":
+                frame = frame.reformat(format=pix_fmt)
+            if color_trc is not None:
+                frame.color_trc = color_trc
+            if times is not None:
+                frame.pts = int(round(times[i] * 10000))
+                frame.time_base = fractions.Fraction(1, 10000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    if astream is not None:
+        samples = np.asarray(audio, np.float32)
+        block = 1024
+        for i in range(0, len(samples), block):
+            chunk = samples[i:i + block]
+            frame = av.AudioFrame.from_ndarray(chunk[None], format="flt", layout="mono")
+            frame.sample_rate = int(audio_rate)
+            frame.pts = i
+            for packet in astream.encode(frame):
+                out.mux(packet)
+        for packet in astream.encode():
+            out.mux(packet)
+    out.close()
+    return str(path)

@@ -48,6 +48,7 @@ class RecordingLayout:
                 data, prop = args[0], args[1]
                 data = getattr(data, "_data", data)
                 assert prop in data.bl_rna.properties, f"{data} has no property {prop!r}"
+                self.log.append(f"prop:{prop}")
             elif name == "operator":
                 category, op = args[0].split(".")
                 assert hasattr(getattr(__import__("bpy").ops, category), op), args[0]
@@ -147,6 +148,93 @@ def test_cameras_file_goes_into_the_job_as_a_camera_document(addon, tmp_path):
             properties.job_options(settings, [])
     finally:
         settings.cameras_file = ""
+
+
+def test_cameras_typed_in_per_clip_reach_the_job_as_the_camera_document(addon, tmp_path, monkeypatch):
+    """Typed-in intrinsics, lens and pose of a clip item -> the job's `cameras` option, the same
+    document a file gives; they win over the Cameras file (the operator says so); OpenCV files are
+    converted by the backend environment when Blender's Python has no cv2."""
+    import importlib
+    import json
+
+    import bpy
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    from test_cameras_io import write_opencv
+
+    properties = addon.panels.properties
+    options = sys.modules["chromm.chromm_addon.options"]
+    errors = sys.modules["chromm.chromm_addon.errors"]
+    cameras = importlib.import_module("chromm.chromm_addon.io.cameras")
+    settings = bpy.context.scene.chromm
+    prefs = bpy.context.preferences.addons["chromm"].preferences
+    settings.clips.clear()
+    a, b = settings.clips.add(), settings.clips.add()
+    a.name, a.path, b.name, b.path = "cam0.avi", str(tmp_path / "cam0.avi"), "cam1.avi", str(tmp_path / "cam1.avi")
+    try:
+        assert properties.job_options(settings, [a, b]).get("cameras") is None  # nothing typed, no file
+        log = _draw(addon.panels.reconstruct.VIEW3D_PT_chromm_reconstruct, bpy.context)
+        assert "prop:show_camera" in log and "prop:fx" not in log  # collapsed by default
+        a.use_intrinsics, a.fx, a.fy, a.cx, a.cy, a.image_width, a.image_height = True, 800, 810, 319.5, 239.5, 640, 480
+        a.lens, a.k1, a.k2, a.p1 = "PINHOLE", -0.2, 0.05, 0.001
+        a.use_pose, a.location, a.rotation = True, (1.0, -2.0, 1.5), (1.2, 0.1, -0.4)
+        a.show_camera = True
+        log = _draw(addon.panels.reconstruct.VIEW3D_PT_chromm_reconstruct, bpy.context)
+        assert all(f"prop:{name}" in log for name in ("fx", "image_height", "k6", "p2", "location", "rotation"))
+        body = properties.job_options(settings, [a, b])
+        c2w = np.eye(4)
+        c2w[:3, :3] = Rotation.from_euler("xyz", (1.2, 0.1, -0.4)).as_matrix()
+        c2w[:3, 3] = (1.0, -2.0, 1.5)
+        expected = {"format": "chromm.cameras", "version": 1, "units": "m", "source": "cameras typed in",
+                    "cameras": [{"clip": "cam0", "fx": 800.0, "fy": 810.0, "cx": 319.5, "cy": 239.5,
+                                 "image_size": [640, 480],
+                                 "distortion": {"model": "pinhole", "k1": -0.2, "k2": 0.05, "p1": 0.001, "p2": 0.0,
+                                                "k3": 0.0, "k4": 0.0, "k5": 0.0, "k6": 0.0}},
+                                {"clip": "cam1"}]}
+        got = body["cameras"]
+        np.testing.assert_allclose(got["cameras"][0].pop("camera_to_world"), c2w, atol=1e-6)  # float32 props
+        for key in ("fx", "fy", "cx", "cy", "k1", "k2", "p1"):  # float32 properties
+            entry = got["cameras"][0] if key in ("fx", "fy", "cx", "cy") else got["cameras"][0]["distortion"]
+            entry[key] = round(entry[key], 5)
+        assert got == expected
+        known, _ = cameras.match_cameras(options.from_dict(options.ReconstructOptions, body).cameras,
+                                         ["cam0", "cam1"], [(640, 480), (640, 480)])
+        assert known[1] is None and known[0].model == "pinhole"
+
+        # A file for the same clips: the typed values win, and the operator says so.
+        doc = {"format": "chromm.cameras", "version": 1,
+               "cameras": [{"image_size": [640, 480], "fx": 500, "fy": 500, "cx": 319.5, "cy": 239.5},
+                           {"image_size": [640, 480], "fx": 600, "fy": 600, "cx": 319.5, "cy": 239.5}]}
+        (tmp_path / "rig.json").write_text(json.dumps(doc))
+        settings.cameras_file = str(tmp_path / "rig.json")
+        notes = []
+        body = properties.job_options(settings, [a, b], prefs, notes)
+        assert [c["fx"] for c in body["cameras"]["cameras"]] == [800.0, 600]
+        assert notes == [f"clip 'cam0': the intrinsics typed in replace those of {tmp_path / 'rig.json'}"]
+        for path in (a.path, b.path):
+            write_clip(path, num_frames=2, fps=12.0)
+        prefs.backend_mode, prefs.backend_env = "LOCAL", VENV
+        a.fx = 0.0  # a bad typed value: the operator reports the one-line message and cancels
+        before = addon.operators.reconstruct.active_job()
+        with pytest.raises(RuntimeError, match="cameras typed in: clip 'cam0': fields 'fx', 'fy' must be positive"):
+            bpy.ops.chromm.reconstruct()  # (in background mode an ERROR report raises)
+        assert addon.operators.reconstruct.active_job() is before
+
+        # An OpenCV file in the Cameras field, with no cv2 in the add-on's Python: converted by the
+        # backend environment's readers; without one, the one-line error says how to convert it.
+        a.use_intrinsics, a.lens, a.use_pose = False, "NONE", False
+        settings.cameras_file = write_opencv(tmp_path / "cam0.yml", size=(640, 480))
+        direct = cameras.read_camera_file(settings.cameras_file)
+        monkeypatch.setitem(sys.modules, "cv2", None)
+        body = properties.job_options(settings, [a], prefs)
+        assert body["cameras"] == direct
+        prefs.backend_env = ""
+        with pytest.raises(errors.ChrommError, match="cam0.yml: reading OpenCV / EasyMocap calibration files needs"):
+            properties.job_options(settings, [a], prefs)
+    finally:
+        settings.cameras_file = ""
+        settings.clips.clear()
 
 
 def test_panels_poll_and_draw_on_the_real_context(addon, tmp_path):
@@ -307,6 +395,60 @@ def test_export_and_retarget_operators(addon, tmp_path):
     settings.retarget_target = arms[1]  # a CHROMM rig has no Rigify/Mixamo names: refused
     with pytest.raises(RuntimeError, match="bones match"):
         bpy.ops.chromm.retarget()
+
+
+def test_clips_from_sequencer_converts_each_strip_at_its_own_rate(addon, tmp_path):
+    import bpy
+
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    scene.chromm.clips.clear()
+    editor = scene.sequence_editor_create()
+    a = editor.strips.new_movie("a25", write_clip(tmp_path / "a25.avi", 60, 25), 1, 1)
+    b = editor.strips.new_movie("b30", write_clip(tmp_path / "b30.avi", 60, 30), 2, 26)
+    assert a.fps == 25 and a.frame_final_duration == 60  # one clip frame per scene frame
+    try:
+        assert bpy.ops.chromm.clips_from_sequencer() == {"FINISHED"}
+        offsets = {c.name: c.offset for c in scene.chromm.clips}
+        # scene frame 26 shows a's 26th frame (index 25): 25 frames at 25 fps = 1.0 s into it
+        assert offsets["a25.avi"] == pytest.approx(1.0)
+        assert offsets["b30.avi"] == pytest.approx(0.0)
+    finally:
+        editor.strips.remove(a)
+        editor.strips.remove(b)
+        scene.chromm.clips.clear()
+
+
+def test_sync_clips_operator_fills_offsets_from_audio(addon, tmp_path):
+    import bpy
+    import numpy as np
+
+    from audio_synth import SoundScene
+    from backend_synth import quadrant_frame, write_av_clip
+
+    reconstruct = addon.operators.reconstruct
+    prefs = bpy.context.preferences.addons["chromm"].preferences
+    prefs.backend_mode = "LOCAL"
+    prefs.backend_env = VENV
+    settings = bpy.context.scene.chromm
+    settings.clips.clear()
+    scene = SoundScene(5, seed=9, clap_at=2.5)
+    for j, (start, rate) in enumerate([(0.0, 48000), (0.4, 44100)]):
+        path = write_av_clip(tmp_path / f"s{j}.mp4", [quadrant_frame(32, 24)] * 3, fps=1,
+                             audio=scene.recording(start, 4.5, rate, seed=j), audio_rate=rate)
+        item = settings.clips.add()
+        item.name, item.path = os.path.basename(path), path
+    settings.sync = "audio"
+    assert bpy.ops.chromm.sync_clips() == {"FINISHED"}
+    deadline = time.monotonic() + 120
+    while reconstruct.poll_sync_job() is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert reconstruct.sync_message().startswith("Synced by audio"), reconstruct.sync_message()
+    np.testing.assert_allclose([c.offset for c in settings.clips], [0.4, 0.0], atol=1e-3)
+    assert all(c.sync_confidence > 0.25 for c in settings.clips)
+    settings.clips.clear()
+    settings.sync = "auto"
 
 
 def test_setup_buttons_check_in_the_background_and_draw_each_fix(addon, tmp_path, smplx_model_path,

@@ -152,3 +152,58 @@ def test_cancelled_overlay_leaves_nothing(tmp_path, take_with_clip):
     assert seen == [(1, 10), (2, 10)]
     assert not [n for n in os.listdir(tmp_path) if n.startswith(("c.", ".chromm-"))]
     assert len(bpy.data.scenes) == scenes and bpy.context.scene.render.film_transparent is False
+
+
+def test_overlay_undistorts_a_clip_recorded_through_a_lens(tmp_path, capsys, monkeypatch):
+    """A take whose clip was undistorted before the network (source `lens`): the recorded body
+    (blue discs at the joints projected through the lens by cv2.projectPoints) lines up with the
+    take's pinhole projection near the image edges once the frames are undistorted, and not as
+    recorded."""
+    import cv2
+
+    from chromm_addon.backend.demo_network import take_joints
+    from chromm_addon.blender.overlay import source_lens
+    from chromm_addon.cli import main
+
+    T = 2
+    take = standing_take(T=T, P=2, size=SIZE, fps=FPS)
+    take.person_ids[:] = [1, 4]  # yellow and red: little blue of their own
+    take.transl[:, :, 0] = [[-1.3], [1.3]]  # arms out towards the left and right edges
+    K = take.cam_K[0, 0].astype(np.float64)
+    dist = np.array([-0.35, 0.0, 0.0, 0.0, 0.0])
+    joints = take_joints(take, None)[:, :, :22]
+    w2c = np.linalg.inv(take.cam_c2w[0, 0].astype(np.float64))
+    rvec = cv2.Rodrigues(w2c[:3, :3])[0]
+    writer = cv2.VideoWriter(str(tmp_path / "lens.avi"), cv2.VideoWriter_fourcc(*"MJPG"), FPS, SIZE)
+    for t in range(T):
+        frame = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+        recorded, _ = cv2.projectPoints(joints[:, t].reshape(-1, 1, 3), rvec, w2c[:3, 3], K, dist)
+        for x, y in recorded.reshape(-1, 2):
+            cv2.circle(frame, (int(round(x)), int(round(y))), 2, (255, 0, 0), -1)  # BGR: blue
+        writer.write(frame)
+    writer.release()
+    lens = {"model": "pinhole", "coefficients": [-0.35, 0, 0, 0, 0, 0, 0, 0], "K": K.tolist()}
+
+    def misses(with_lens):
+        source = {"path": str(tmp_path / "lens.avi"), "start_time": 0.0}
+        take.meta["sources"] = [dict(source, lens=lens) if with_lens else source]
+        write_take(tmp_path / "take.npz", take)
+        out = tmp_path / f"lens{with_lens}.mp4"
+        assert main(["render", str(tmp_path / "take.npz"), "-o", str(out), "--engine", "workbench"]) == 0
+        distances = []
+        for t, frame in enumerate(_read_video(out)):
+            by, bx = np.nonzero(frame[..., 2].astype(int) > 90)  # the recorded body shows through
+            pixels = _projected_joints(take, t)
+            near_edge = np.abs(pixels[:, 0] - K[0, 2]) > 100
+            assert near_edge.sum() >= 6
+            distances += [np.min(np.hypot(bx - x, by - y)) for x, y in pixels[near_edge]]
+        return np.array(distances)
+
+    undistorted, recorded = misses(True), misses(False)
+    assert undistorted.max() <= 2.5, undistorted
+    assert recorded.max() > 5.0, recorded  # as recorded the edge joints miss the body by pixels
+    capsys.readouterr()
+    # Without OpenCV (inside Blender) the frames are shown as recorded, and one line says so.
+    monkeypatch.setitem(__import__("sys").modules, "cv2", None)
+    undistort, note = source_lens({"lens": lens}, SIZE, "view 0")
+    assert undistort is None and note.startswith("view 0: the clip's pinhole lens is not undistorted here")

@@ -195,3 +195,51 @@ def test_cameras_command_converts_to_our_document(tmp_path, capsys):
         np.testing.assert_allclose(a.K, b.K)
         np.testing.assert_allclose(a.dist, b.dist)
         np.testing.assert_allclose(a.c2w, b.c2w)
+
+
+def test_typed_in_cameras_become_the_same_document_and_win_over_a_file():
+    from chromm_addon.io.cameras import typed_entry, with_typed
+
+    angles = np.array([0.3, -1.1, 2.0])
+    entry = typed_entry("a", dict(fx=1000, fy=1005, cx=959.5, cy=539.5, width=1920, height=1080),
+                        dict(model="fisheye", k1=0.05, k2=-0.01), dict(location=(1, 2, 3), rotation=angles))
+    assert entry["distortion"] == {"model": "fisheye", "k1": 0.05, "k2": -0.01, "k3": 0.0, "k4": 0.0}
+    # Blender's XYZ Euler is extrinsic x, then y, then z (scipy's lower-case "xyz").
+    np.testing.assert_allclose(np.array(entry["camera_to_world"])[:3, :3],
+                               Rotation.from_euler("xyz", angles).as_matrix(), atol=1e-12)
+    assert typed_entry("b") is None
+    doc, notes = with_typed(None, [entry, None], ["a", "b"])
+    known, _ = match_cameras(doc, ["a", "b"], [(960, 540), (640, 480)])
+    assert known[1] is None and known[0].model == "fisheye"
+    np.testing.assert_allclose(known[0].K[0], [500.0, 0.0, 479.5])   # scaled like a file's: (c + .5) s - .5
+    np.testing.assert_allclose(known[0].c2w[:3, 3], [1, 2, 3])
+
+    # A file (in millimetres, clip order) and a typed-in lens for clip 'b': the lens replaces the
+    # file's, the file's intrinsics and pose stay (in metres now), and a note says so.
+    filed = _doc({"image_size": [640, 480], "fx": 500, "fy": 500, "cx": 319.5, "cy": 239.5},
+                 {"image_size": [640, 480], "fx": 400, "fy": 400, "cx": 319.5, "cy": 239.5,
+                  "distortion": {"model": "pinhole", "k1": -0.3},
+                  "camera_to_world": random_rigid(1, 1000.0).tolist()}, units="mm", source="rig.json")
+    lens = typed_entry("b", lens=dict(model="pinhole", k1=-0.1, p1=0.002))
+    doc, notes = with_typed(filed, [None, lens], ["a", "b"])
+    assert notes == ["clip 'b': the lens typed in replace those of rig.json"]
+    known, _ = match_cameras(doc, ["a", "b"], [(640, 480)] * 2)
+    assert known[1].K[0, 0] == 400 and known[1].dist[[0, 2]].tolist() == [-0.1, 0.002]
+    np.testing.assert_allclose(known[1].c2w[:3, 3], random_rigid(1, 1000.0)[:3, 3] / 1000)
+    # Typed in for a clip the file lacks: not an error; a clip with neither still is.
+    doc, _ = with_typed(filed, [None, None, lens], ["a", "b", "c"])
+    assert doc["cameras"][2]["distortion"]["k1"] == -0.1
+    with pytest.raises(ChrommError, match="rig.json: clip 'd': no camera given"):
+        with_typed(filed, [None, None, lens, None], ["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(intrinsics=dict(fx=0, fy=1, cx=1, cy=1, width=4, height=3)), "clip 'a': fields 'fx', 'fy' must be positive"),
+    (dict(intrinsics=dict(fx=1, fy=1, cx=1, cy=1, width=0, height=3)), "clip 'a': field 'image_size'"),
+    (dict(lens=dict(model="brown")), "clip 'a': field 'distortion.model'"),
+])
+def test_typed_in_bad_values_one_line_naming_clip_and_field(kwargs, message):
+    from chromm_addon.io.cameras import typed_entry
+
+    with pytest.raises(ChrommError, match=f"^cameras typed in: {message}"):
+        typed_entry("a", **kwargs)

@@ -345,14 +345,14 @@ def test_pi3x_image_size_invariants():
 
 
 def test_preprocess_frames_resizes_and_scales():
-    import cv2
+    from PIL import Image
 
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(2, 3, 90, 160, 3), dtype=np.uint8)
     x, size = preprocess_frames(frames, pixel_limit=14 * 14 * 20)
     assert size == pi3x_image_size(160, 90, 14 * 14 * 20)
     assert x.shape == (2, 3, 3, size[1], size[0]) and x.dtype == torch.float32
-    direct = cv2.resize(frames[1, 2], size, interpolation=cv2.INTER_LANCZOS4)
+    direct = np.asarray(Image.fromarray(frames[1, 2]).resize(size, Image.Resampling.LANCZOS))
     np.testing.assert_array_equal(np.round(x[1, 2].permute(1, 2, 0).numpy() * 255).astype(np.uint8), direct)
     assert frames_to_tensor(np.full((1, 2, 2, 3), 255, np.uint8)).eq(1.0).all()
     with pytest.raises(ValueError, match="uint8"):

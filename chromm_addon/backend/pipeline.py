@@ -21,6 +21,7 @@ from ..network.registry import load_runner, missing_weights  # noqa: F401 (re-ex
 from ..options import ReconstructOptions, to_dict, validate  # noqa: F401 (ReconstructOptions re-exported)
 from .limits import MIN_WINDOW
 from .timeline import open_clips, plan_timeline, sample
+from .video import check_offset_seconds
 from .windows import WindowMerger, WindowSource
 
 
@@ -38,7 +39,8 @@ class Stats:
     window_calls: list = dataclasses.field(default_factory=list)  # timesteps per network call
     seconds: dict = dataclasses.field(default_factory=dict)       # per stage
     detections: int = 0
-    notes: list = dataclasses.field(default_factory=list)          # what was assumed (known cameras)
+    notes: list = dataclasses.field(default_factory=list)         # one line each, for the user
+    sync: dict = dataclasses.field(default_factory=dict)          # the sync stage's record
 
 
 def check_window(requested):
@@ -133,12 +135,16 @@ def _add_seconds(stats, stage, t0):
     stats.seconds[stage] = stats.seconds.get(stage, 0.0) + time.perf_counter() - t0
 
 
-def open_take(options):
+def open_take(options, stats=None, progress=None):
     """Open the clips of `options`, plan their common timeline and match the known cameras:
-    (clips, offsets, timeline, KnownRig or None)."""
+    (clips, offsets, timeline, KnownRig or None). With `stats`, the clips' notes go there and
+    the audio part of the sync stage runs first (its record in `stats.sync`)."""
     from .known_cameras import prepare
 
     clips, offsets = open_clips(options.clips, options.offsets, options.image_fps)
+    if stats is not None:
+        stats.notes.extend(note for clip in clips for note in getattr(clip, "notes", ()))
+        offsets, stats.sync = audio_stage(options, clips, offsets, progress or (lambda *a: None), stats)
     timeline = plan_timeline(clips, offsets, options.fps, options.start, options.end)
     return clips, offsets, timeline, prepare(options.cameras, clips)
 
@@ -174,7 +180,7 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     t0 = time.perf_counter()
     from .known_cameras import apply_to_views
 
-    clips, offsets, timeline, rig = open_take(options)
+    clips, offsets, timeline, rig = open_take(options, stats, progress)
     if rig is not None:
         stats.notes.extend(rig.notes)
     stats.seconds["open"] = time.perf_counter() - t0
@@ -188,9 +194,48 @@ def reconstruct_views(options, runner=None, progress=None, cancel=None, stats=No
     check()
     views = apply_to_views(views, rig)
     describe_take(views, offsets, timeline.start, [c.path for c in clips])
+    if stats.notes:
+        views.meta["notes"] = list(stats.notes)
     stats.windows = len(stats.window_calls)
     stats.detections = int(views.num_detections)
     return views, stats
+
+
+def audio_stage(options, clips, offsets, progress, stats):
+    """The audio part of the sync stage: returns (offsets in seconds, sync record for the take).
+
+    Typed offsets stay fixed unless `options.resync`. auto: audio when every clip has audio and
+    every offset is confident, motion (in fuse) otherwise; audio: the same, saying so when it
+    falls back; motion and none: nothing here."""
+    method = options.fuse.sync
+    record = {"requested": method, "audio": None}
+    if options.offsets and not options.resync:
+        record["method"] = "typed"
+        return offsets, record
+    if method in ("motion", "none"):
+        record["method"] = method
+        return offsets, record
+    from .audio_sync import sync_audio, usable
+
+    progress("sync", 0, 1)
+    t0 = time.perf_counter()
+    videos = [i for i, c in enumerate(clips) if c.kind == "video"]
+    result = sync_audio([clips[i].path for i in videos],
+                        sources=[getattr(clips[i], "source", None) for i in videos]) if videos else None
+    stats.seconds["sync"] = time.perf_counter() - t0
+    progress("sync", 1, 1)
+    if result is not None:
+        record["audio"] = {"offsets_s": [None] * len(clips), "confidence": [None] * len(clips),
+                           "notes": list(result.notes)}
+        for i, o, c in zip(videos, result.offsets, result.confidence):
+            record["audio"]["offsets_s"][i], record["audio"]["confidence"][i] = o, c
+    if result is not None and len(videos) == len(clips) and usable(result):
+        record["method"] = "audio"
+        return [check_offset_seconds(o, c) for o, c in zip(result.offsets, clips)], record
+    why = "; ".join(result.notes) if result is not None and result.notes else "not every clip has audio"
+    stats.notes.append(f"audio sync not usable ({why}); synchronising by motion instead")
+    record["method"] = "motion"
+    return offsets, record
 
 
 def describe_take(views, offsets, start, clip_paths):
@@ -207,6 +252,32 @@ def fuse(views, smplx_path=None, options=None):
     from ..fusion.pipeline import fuse_views
 
     return fuse_views(views, smplx_model=configured_model(smplx_path), options=options)
+
+
+def _fuse_options(options, record):
+    """fuse runs motion sync after audio (as a check) and for motion; not for typed offsets or none."""
+    return dataclasses.replace(options.fuse, sync="motion" if record.get("method") in ("audio", "motion")
+                               else "none")
+
+
+def finish_sync(take, views, record, paths):
+    """Offsets actually used (audio or typed, plus motion's shifts) into meta.sources / meta.sync;
+    `paths` what to record as each view's clip."""
+    fps = views.fps
+    offsets = list(views.meta["offsets_s"])
+    start = float(views.meta["start_s"])
+    motion = take.meta.get("sync", {})
+    if motion.get("applied"):
+        offsets = [o + d for o, d in zip(offsets, motion["offsets_s"])]
+        start += motion.get("start_frame", 0) / fps
+        if record.get("method") == "audio":
+            record["method"] = "audio+motion"
+    record = dict(record, offsets_s=[float(o) for o in offsets], start_s=start,
+                  motion=motion if motion.get("method") == "motion" else None)
+    take.meta["sync"] = record
+    take.meta["sources"] = [{"path": str(path), "start_time": start + offset, "offset_s": offset}
+                            for path, offset in zip(paths, offsets)]
+    return take
 
 
 def build_blend(take_path, blend_path, smplx_path=None):
@@ -282,16 +353,23 @@ def write_outputs(views, options, take_out, views_out=None, blend_out=None, prog
     targets = check_targets(take_out, views_out, blend_out, overlay_out, still_out)
     progress("fuse", 0, 1)
     t0 = time.perf_counter()
-    take = fuse(views, options.smplx, options.fuse)
+    if not stats.sync:  # views merged elsewhere (batch): no audio stage ran
+        typed = options.offsets and not options.resync
+        stats.sync = {"requested": options.fuse.sync, "audio": None,
+                      "method": "typed" if typed else "none" if options.fuse.sync == "none" else "motion"}
+    take = fuse(views, options.smplx, _fuse_options(options, stats.sync))
     recorded = to_dict(options)
     recorded["clips"] = [str(path) for path in (sources or options.clips)]  # never a service's own paths
     take.meta["options"] = recorded
     if views.meta.get("known_cameras"):
         take.meta["known_cameras"] = views.meta["known_cameras"]
-    # Where each view's clip is and its time at timestep 0, for the cameras' backgrounds.
+    # Where each view's clip is and its time at timestep 0 (for the cameras' backgrounds), and the
+    # offsets the sync stage found.
     sources = sources or [os.path.abspath(str(path)) for path in options.clips]
-    take.meta["sources"] = [{"path": str(path), "start_time": views.meta["start_s"] + offset}
-                            for path, offset in zip(sources, views.meta["offsets_s"])]
+    stats.sync = finish_sync(take, views, stats.sync, sources).meta["sync"]
+    stats.notes.extend(take.meta["sync"]["motion"]["notes"] if take.meta["sync"].get("motion") else ())
+    if stats.notes:
+        take.meta["notes"] = list(stats.notes)
     lenses = (views.meta.get("known_cameras") or {}).get("distortion") or []
     for source, lens in zip(take.meta["sources"], lenses):
         if lens:    # the clip's lens, so Blender can show it undistorted (blender/render_setup.py)

@@ -1,8 +1,11 @@
-"""Clips (video files or folders of images) opened with OpenCV and decoded sequentially.
+"""Clips (video files or folders of images), decoded sequentially.
 
-Every decoded frame carries its own timestamp (`CAP_PROP_POS_MSEC` after `read()`), because
-frame-index seeking and `frame_count / fps` are wrong on variable-frame-rate phone video. Nothing
-seeks: a clip is read front to back once, and `timeline.py` picks frames by time.
+Video files are decoded with PyAV (FFmpeg): it gives every frame its presentation timestamp and
+the side data real clips carry (the display matrix of phone clips), which OpenCV 4.11+ no longer
+applies by default. Every decoded frame keeps its own timestamp, because frame-index seeking and
+`frame_count / fps` are wrong on variable-frame-rate phone video. Nothing seeks: a clip is read
+front to back once, and `timeline.py` picks frames by time. Folders of images are read with
+OpenCV (`cv2.imread`, which handles every still format listed in limits.py).
 """
 
 import dataclasses
@@ -11,6 +14,8 @@ import re
 import stat
 import threading
 import weakref
+
+import numpy as np
 
 from ..errors import ChrommError
 from .limits import IMAGE_EXTENSIONS, MAX_FPS, MAX_OFFSET_S, check_frame_header, check_frame_size
@@ -95,56 +100,95 @@ class Frame:
 
 
 class VideoClip:
-    """A video file. `frames()` decodes it front to back, one `Frame` at a time."""
+    """A video file, decoded with PyAV. `frames()` decodes it front to back, one `Frame` at a time.
+
+    Frames come out as the clip is meant to be seen: the display matrix (phone rotation, mirroring)
+    applied, non-square pixels stretched to square ones, 10-bit and HDR sources converted to 8-bit
+    RGB. Each frame keeps its own presentation timestamp (variable frame rate is kept as recorded).
+    """
 
     kind = "video"
 
     def __init__(self, path, source=None):
         self.path = str(path)
         self.source = source or self.path  # what the decoder opens (a pinned descriptor's path)
-        self.name = _view_name(self.path)
-        cv2 = _cv2()
-        cap = cv2.VideoCapture(self.source)
+        self.name = view_name(self.path)
+        self.notes = []  # one line per thing the user should know (e.g. an unreadable rotation tag)
+        container = _open_container(self.source, self.path)
         try:
-            if not cap.isOpened():
-                raise ChrommError(f"{self.path}: not a video OpenCV can read (unknown or damaged format)")
-            ok, image = cap.read()
-            if not ok or image is None:
+            stream = _video_stream(container, self.path)
+            ctx = stream.codec_context
+            if ctx.width and ctx.height:  # the container header's size, checked before decoding
+                check_frame_size(self.path, ctx.width, ctx.height)
+            first = None
+            try:
+                for first in container.decode(stream):
+                    break
+            except av_errors() as exc:
+                raise ChrommError(f"{self.path}: the video cannot be decoded ({_av_message(exc)})") from None
+            if first is None:
                 raise ChrommError(f"{self.path}: the video has no frames")
-            self.first_time = max(0.0, cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
-            fps = cap.get(cv2.CAP_PROP_FPS)
-            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            self.coded_size = (first.width, first.height)
+            self.orientation = _orientation(first, self.path, self.notes)
+            self.display_size = _display_size(first.width, first.height, _sample_aspect(stream), self.notes,
+                                              self.path)
+            self.hdr = _hdr_transfer(first)
+            self.first_time = max(0.0, _frame_time(first) or 0.0)
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            fps = float(rate) if rate else 0.0
+            count = stream.frames
+            if not count and stream.duration and stream.time_base and fps:
+                count = int(round(float(stream.duration * stream.time_base) * fps))
+            if not count and container.duration and fps:  # e.g. Matroska: the segment's duration
+                count = int(round(container.duration / 1e6 * fps))
         finally:
-            cap.release()
-        self.height, self.width = image.shape[:2]
+            container.close()
+        width, height = self.display_size
+        if self.orientation.swaps_axes:
+            width, height = height, width
+        self.width, self.height = width, height
         check_frame_size(self.path, self.width, self.height)
         # Containers without a usable rate: assume 30 fps; the frames' own timestamps still rule.
-        self.fps = float(fps) if fps and 0 < fps <= 1000 else 30.0
-        self.frame_count = max(1, count)
+        self.fps = fps if 0 < fps <= 1000 else 30.0
+        self.frame_count = max(1, int(count or 0))
         # An estimate from the header; sampling stops where the frames really end.
         self.last_time = self.first_time + (self.frame_count - 1) / self.fps
 
     def frames(self):
-        cv2 = _cv2()
-        cap = cv2.VideoCapture(self.source)
+        container = _open_container(self.source, self.path)
         try:
+            stream = _video_stream(container, self.path)
+            stream.thread_type = "AUTO"  # frame- and slice-threaded decoding
             previous = None
             step = 1.0 / self.fps
-            while True:
-                ok, image = cap.read()
-                if not ok or image is None:
-                    return
-                time = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                # Some backends report no timestamps (0 or repeated); fall back to the nominal rate.
-                if previous is not None and not time > previous:
-                    time = previous + step
-                previous = time
-                if image.shape[:2] != (self.height, self.width):
-                    raise ChrommError(f"{self.path}: the frame size changes inside the clip "
-                                      f"({self.width}x{self.height} -> {image.shape[1]}x{image.shape[0]})")
-                yield Frame(time, LIVE_FRAMES.track(_to_rgb(image)))
+            try:
+                for frame in container.decode(stream):
+                    time = _frame_time(frame)
+                    # Frames without timestamps (or repeated ones): fall back to the nominal rate.
+                    if time is None or (previous is not None and not time > previous):
+                        time = (previous + step) if previous is not None else self.first_time
+                    previous = time
+                    if (frame.width, frame.height) != self.coded_size:
+                        raise ChrommError(f"{self.path}: the frame size changes inside the clip "
+                                          f"({self.coded_size[0]}x{self.coded_size[1]} -> "
+                                          f"{frame.width}x{frame.height})")
+                    yield Frame(time, LIVE_FRAMES.track(self.to_rgb(frame)))
+            except av_errors() as exc:
+                raise ChrommError(f"{self.path}: decoding failed at {previous or 0:.3f} s "
+                                  f"({_av_message(exc)})") from None
         finally:
-            cap.release()
+            container.close()
+
+    def to_rgb(self, frame):
+        """A decoded PyAV frame -> uint8 RGB (H, W, 3) as displayed."""
+        width, height = self.display_size
+        size = {} if (width, height) == self.coded_size else {"width": width, "height": height,
+                                                              "interpolation": "BICUBIC"}
+        if self.hdr is None and frame.format.components[0].bits <= 8:
+            image = frame.to_ndarray(format="rgb24", **size)
+        else:  # > 8 bits: via 16-bit RGB (swscale's direct 10-bit -> rgb24 path is off by ~2 levels)
+            image = _to_8bit(frame.to_ndarray(format="rgb48le", **size), self.hdr)
+        return self.orientation.apply(image)
 
 
 class ImageFolderClip:
@@ -157,7 +201,7 @@ class ImageFolderClip:
         self.path = str(path)
         self.source = source or self.path  # the folder read (a pinned descriptor's path)
         self.no_links = no_links  # members that are links are refused, members opened O_NOFOLLOW
-        self.name = _view_name(self.path)
+        self.name = view_name(self.path)
         entries = sorted((e for e in os.scandir(self.source) if e.name.lower().endswith(IMAGE_EXTENSIONS)),
                          key=lambda e: e.name)
         if not entries:
@@ -243,7 +287,165 @@ def check_offset_seconds(seconds, clip):
     return seconds
 
 
-def _view_name(path):
+def av_errors():
+    import av
+
+    return (av.FFmpegError, UnicodeDecodeError)
+
+
+def _av_message(exc):
+    return str(getattr(exc, "strerror", None) or exc).strip() or type(exc).__name__
+
+
+def _open_container(source, path):
+    """PyAV container of `source` (what is read: a pinned descriptor's path), errors naming `path`."""
+    import av
+
+    try:
+        return av.open(source, "r")
+    except av_errors() as exc:
+        raise ChrommError(f"{path}: not a video that can be read ({_av_message(exc)})") from None
+
+
+def _video_stream(container, path):
+    if not container.streams.video:
+        container.close()
+        raise ChrommError(f"{path}: the file has no video stream")
+    return container.streams.video[0]
+
+
+def _frame_time(frame):
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return float(frame.pts * frame.time_base)
+
+
+@dataclasses.dataclass(frozen=True)
+class Orientation:
+    """How to turn decoded pixels upright: transpose first, then flip rows and/or columns.
+
+    From the display matrix (FFmpeg's AV_FRAME_DATA_DISPLAYMATRIX): a decoded pixel (x, y) is
+    shown at (a x + c y, b x + d y) with [[a, b], [c, d]] its upper-left block (16.16 fixed point).
+    """
+
+    transpose: bool = False
+    flip_rows: bool = False
+    flip_cols: bool = False
+
+    @property
+    def swaps_axes(self):
+        return self.transpose
+
+    @property
+    def identity(self):
+        return not (self.transpose or self.flip_rows or self.flip_cols)
+
+    def apply(self, image):
+        if self.identity:
+            return image
+        if self.transpose:
+            image = image.transpose(1, 0, 2)
+        if self.flip_rows:
+            image = image[::-1]
+        if self.flip_cols:
+            image = image[:, ::-1]
+        return np.ascontiguousarray(image)
+
+
+def orientation_from_matrix(matrix):
+    """The Orientation of a 9-value display matrix, or None when it is not a multiple of 90 degrees
+    (possibly mirrored): such a matrix cannot come from a camera and is reported as unreadable."""
+    a, b, _, c, d = (float(v) / 65536.0 for v in matrix[:5])
+    if abs(a) < 1e-3 and abs(d) < 1e-3 and abs(b) > 1e-3 and abs(c) > 1e-3:
+        # x' = c y, y' = b x: transposed, then mirrored where the sign is negative
+        if abs(abs(b) - abs(c)) > 1e-2 * max(abs(b), abs(c)):
+            return None
+        return Orientation(transpose=True, flip_rows=b < 0, flip_cols=c < 0)
+    if abs(b) < 1e-3 and abs(c) < 1e-3 and abs(a) > 1e-3 and abs(d) > 1e-3:
+        if abs(abs(a) - abs(d)) > 1e-2 * max(abs(a), abs(d)):
+            return None
+        return Orientation(flip_rows=d < 0, flip_cols=a < 0)
+    return None
+
+
+def _orientation(frame, path, notes):
+    import struct
+
+    for data in frame.side_data:
+        if getattr(data.type, "name", "") != "DISPLAYMATRIX":
+            continue
+        raw = bytes(data)
+        matrix = struct.unpack("<9i", raw) if len(raw) == 36 else None
+        orientation = orientation_from_matrix(matrix) if matrix else None
+        if orientation is None:
+            notes.append(f"{path}: the rotation tag (display matrix {list(matrix) if matrix else raw.hex()}) "
+                         "is not a rotation by a multiple of 90 degrees; the frames are used as decoded")
+            return Orientation()
+        return orientation
+    return Orientation()
+
+
+def _sample_aspect(stream):
+    for sar in (stream.codec_context.sample_aspect_ratio, stream.sample_aspect_ratio):
+        if sar is not None and sar.numerator > 0 and sar.denominator > 0:
+            return sar
+    return None
+
+
+def _display_size(width, height, sar, notes, path):
+    """Non-square pixels (sample aspect ratio != 1) stretched to square ones, never shrinking."""
+    if sar is None or sar == 1:
+        return width, height
+    ratio = float(sar)
+    if not (0.1 <= ratio <= 10):
+        notes.append(f"{path}: pixel aspect ratio {sar} ignored (implausible)")
+        return width, height
+    if ratio > 1:
+        return int(round(width * ratio / 2)) * 2, height
+    return width, int(round(height / ratio / 2)) * 2
+
+
+_HDR_TRC = {16: "pq", 18: "hlg"}  # AVCOL_TRC_SMPTE2084, AVCOL_TRC_ARIB_STD_B67
+
+
+def _hdr_transfer(frame):
+    return _HDR_TRC.get(int(frame.color_trc or 0))
+
+
+_TONE_LUT = {}
+
+
+def _to_8bit(rgb16, transfer):
+    """16-bit RGB -> 8-bit through one lookup table per transfer. SDR (transfer None): rounded.
+    HDR (PQ or HLG): the transfer's inverse to linear light, diffuse white at 203 cd/m^2 (ITU-R BT.2408) mapped
+    to 1, highlights rolled off with Reinhard's x / (1 + x) above 0.75, then the BT.709 gamma.
+    The wide-gamut primaries are kept (no gamut mapping): colours are a little less saturated
+    than on an HDR display, which the network does not mind."""
+    lut = _TONE_LUT.get(transfer)
+    if lut is None:
+        e = np.arange(65536, dtype=np.float64) / 65535.0
+        if transfer is None:
+            lut = _TONE_LUT[None] = np.round(e * 255).astype(np.uint8)
+            return lut[rgb16]
+        if transfer == "pq":
+            m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
+            p = e ** (1 / m2)
+            nits = 10000.0 * (np.maximum(p - c1, 0) / (c2 - c3 * p)) ** (1 / m1)
+            linear = nits / 203.0
+        else:  # HLG inverse OETF, nominal peak 1000 cd/m^2 with diffuse white at 75 % signal
+            a, b, c = 0.17883277, 0.28466892, 0.55991073
+            scene = np.where(e <= 0.5, e * e / 3.0, (np.exp((e - c) / a) + b) / 12.0)
+            linear = scene / ((np.exp((0.75 - c) / a) + b) / 12.0)
+        knee = 0.75
+        over = np.maximum(linear - knee, 0)
+        mapped = np.where(linear <= knee, linear, knee + (1 - knee) * over / ((1 - knee) + over))
+        mapped = np.clip(mapped, 0, 1)
+        v = np.where(mapped < 0.018, 4.5 * mapped, 1.099 * mapped ** 0.45 - 0.099)
+        lut = _TONE_LUT[transfer] = np.round(np.clip(v, 0, 1) * 255).astype(np.uint8)
+    return lut[rgb16]
+
+
+def view_name(path):
     base = os.path.basename(os.path.normpath(path))
     return os.path.splitext(base)[0] or base
 

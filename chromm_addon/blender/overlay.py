@@ -11,6 +11,11 @@ Source frames come from the backend's clip reader (`backend.video.open_clip` and
 `backend.timeline.sample`), the same decoding as reconstruction: timestep t shows the clip frame
 nearest to clip time `start_time + frame_times[t]` (`start_time` from the take's meta `sources`).
 
+A view whose lens was undistorted before the network (the source's `lens`, from known cameras)
+is undistorted here with the same maps (`backend.undistort.Undistorter` from the same K, model and
+coefficients), so the people line up with the footage up to the edges; without OpenCV (inside
+Blender) the frames are shown as recorded and a note says so.
+
 Everything is written through `atomic_output`: a failed or cancelled render leaves neither the
 video nor the still behind.
 """
@@ -69,8 +74,24 @@ def overlay_source(label, view, view_names, sources):
     return path, float(source.get("start_time") or 0.0)
 
 
+def source_lens(source, size, label):
+    """(undistorter or None, note or None) for a view's recorded source: the reconstruction's
+    undistortion of its lens, or a one-line note when it cannot run here (no OpenCV)."""
+    lens = (source or {}).get("lens")
+    if not lens:
+        return None, None
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return None, (f"{label}: the clip's {lens['model']} lens is not undistorted here (no OpenCV in this "
+                      "Python): frames are shown as recorded; `python -m chromm_addon render` undistorts them")
+    from ..backend.undistort import Undistorter
+
+    return Undistorter(lens["K"], lens["model"], lens["coefficients"], size), None
+
+
 def render_take_file(take_path, view, video_path, still_path=None, frames=None, smplx_path=None,
-                     engine="AUTO", scale=1.0, progress=None):
+                     engine="AUTO", scale=1.0, progress=None, notes=None):
     """The `render` command: build the take in a fresh empty scene and render its overlay."""
     from ..body.model_file import configured_model
     from ..io.take import read_take
@@ -84,16 +105,17 @@ def render_take_file(take_path, view, video_path, still_path=None, frames=None, 
     name = os.path.splitext(os.path.basename(str(take_path)))[0]
     collection = build_take(take, name=name, smplx_model=model)
     return render_overlay(collection, view, video_path, still_path, timesteps, engine=engine,
-                          scale=scale, progress=progress)
+                          scale=scale, progress=progress, notes=notes)
 
 
 def overlay_steps(collection, view, video_path, still_path=None, timesteps=None, sources=None,
-                  engine="AUTO", scale=1.0):
+                  engine="AUTO", scale=1.0, notes=None):
     """Render the overlay; a generator yielding (frames done, total) after each frame.
 
     Closing the generator early (cancel) removes everything it had started writing. Output frame
     i shows timestep timesteps[i] (default: all of the take). `scale` sizes the output relative
-    to the view's image size (whole percent, as Blender's resolution percentage).
+    to the view's image size (whole percent, as Blender's resolution percentage). `notes` (a
+    list) receives what could not be done (an undistorted lens shown as recorded).
     """
     from ..backend.timeline import Timeline, sample
     from ..backend.video import open_clip
@@ -115,6 +137,9 @@ def overlay_steps(collection, view, video_path, still_path=None, timesteps=None,
     if not 1 <= percent <= 100:
         raise ChrommError(f"overlay scale {scale!r}: between 0.01 and 1")
     clip = open_clip(clip_path)
+    undistort, note = source_lens(sources[view], (clip.width, clip.height), f"view {view}")
+    if note and notes is not None:
+        notes.append(note)
     width, height = (int(s) * percent // 100 for s in cam[IMAGE_SIZE_PROP])
     fps = float(1.0 / np.median(np.diff(frame_times))) if count > 1 else 30.0
     # The backend's sampler walks a uniform timeline; the take's timesteps are on one (at its fps).
@@ -131,6 +156,8 @@ def overlay_steps(collection, view, video_path, still_path=None, timesteps=None,
         done = 0
         for (k, (image,)), t in zip(frames, timesteps):
             layer, labels = render(frame_start + t)
+            if undistort is not None:
+                image = undistort(image)
             out = composite(_fit(image, width, height), layer, labels)
             writer.write(out)
             if done == still_index and still_tmp:
@@ -144,10 +171,10 @@ def overlay_steps(collection, view, video_path, still_path=None, timesteps=None,
 
 
 def render_overlay(collection, view, video_path, still_path=None, timesteps=None, sources=None,
-                   engine="AUTO", scale=1.0, progress=None, cancel=None):
+                   engine="AUTO", scale=1.0, progress=None, cancel=None, notes=None):
     """Run `overlay_steps` to the end; `progress(done, total)` after each frame, `cancel()` may
     raise to stop (nothing is left written). Returns the number of frames."""
-    steps = overlay_steps(collection, view, video_path, still_path, timesteps, sources, engine, scale)
+    steps = overlay_steps(collection, view, video_path, still_path, timesteps, sources, engine, scale, notes)
     done = 0
     try:
         for done, total in steps:

@@ -68,9 +68,7 @@ class LocalBackend:
     def start(self):
         if self.alive():
             return self.url, self.token
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
-        env.pop("CHROMM_SERVICE_TOKEN", None)  # let the service make a fresh token for this session
+        env = backend_env()  # no inherited token: the service makes a fresh one for this session
         self._handshake = threading.Event()
         self.process = subprocess.Popen(
             self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -126,6 +124,30 @@ class LocalBackend:
 
 
 _shared = {"backend": None}
+
+
+def backend_env():
+    """The environment a backend child runs with: this package importable, no inherited token."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+    env.pop("CHROMM_SERVICE_TOKEN", None)
+    return env
+
+
+def convert_cameras(env_path, path, timeout=60.0):
+    """A calibration file -> our camera document, read by the backend environment's interpreter
+    (`python -m chromm_addon cameras`: the same readers, with the OpenCV Blender lacks)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "cameras.json")
+        run = subprocess.run([backend_python(env_path), "-m", "chromm_addon", "cameras", path, "-o", out],
+                             capture_output=True, text=True, timeout=timeout, env=backend_env())
+        if run.returncode != 0:
+            lines = [line for line in run.stderr.splitlines() if line.strip()]
+            raise ChrommError(lines[-1].removeprefix("error: ") if lines else f"{path}: conversion failed")
+        with open(out, encoding="utf-8") as f:
+            return dict(json.load(f), source=path)
 
 
 def shared_backend(env_path, **kwargs):

@@ -1,5 +1,7 @@
-"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--config FILE] [--no-smooth] [...]`: the test-time
-modules on a views file. Every option of `options.FuseOptions` has a flag (`--help` lists them)."""
+"""`fuse VIEWS.npz -o TAKE.npz [--smplx FILE] [--config FILE] [--no-smooth] [--sync auto|motion|none]
+[...]`: the test-time modules on a views file. Every option of `options.FuseOptions` has a flag
+(`--help` lists them). Motion sync (`--sync auto` or `motion`, the default) finds and undoes
+per-view time offsets first (docs/sync.md)."""
 
 
 def add_arguments(parser):
@@ -24,6 +26,13 @@ def run(args):
     model = configured_model(args.smplx)
     take = fuse_views(views, model, options, path=args.views)
     write_take(args.output, take)
+    sync = take.meta.get("sync", {})
+    if sync.get("method") == "motion":
+        shifts = ", ".join(f"{name} {off:+.4f} s ({conf:.2f})" for name, off, conf in
+                           zip(take.view_names, sync["offsets_s"], sync["confidence"]))
+        print(f"motion sync (offset, confidence){'' if sync.get('applied') else ', not applied'}: {shifts}")
+        for note in sync.get("notes", ()):
+            print(f"note: {note}")
     seen = take.valid.sum(1)
     print(f"{args.output}: {take.num_people} people over {take.num_frames} timesteps "
           f"({', '.join(str(int(n)) for n in seen)} seen), {take.num_views} views, "

@@ -64,6 +64,9 @@ def run(args):
             bar.finish()
     for note in stats.notes:
         print(f"note: {note}")
+    if stats.sync.get("offsets_s") is not None:
+        print(f"sync ({stats.sync['method']}): offsets " +
+              ", ".join(f"{o:.4f} s" for o in stats.sync["offsets_s"]))
     written = ", ".join(p for p in (args.output, args.views_out, args.blend) if p)
     print(f"reconstructed {stats.timesteps} timesteps of {len(args.clips)} views in {stats.windows} "
           f"window(s) of {stats.window_size}: {written}")

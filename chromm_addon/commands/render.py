@@ -40,11 +40,14 @@ def run(args):
 
     still = args.still or os.path.splitext(args.output)[0] + ".png"
     bar = TerminalBar(stages={"render": 1.0})
+    notes = []
     try:
         count = render_take_file(args.take, args.view, args.output, still, args.frames, args.smplx,
                                  args.engine.upper(), args.scale,
-                                 progress=lambda done, total: bar("render", done, total))
+                                 progress=lambda done, total: bar("render", done, total), notes=notes)
     finally:
         bar.finish()
+    for note in notes:
+        print(f"note: {note}")
     print(f"overlay: {count} frames -> {args.output}; still -> {still}")
     return 0

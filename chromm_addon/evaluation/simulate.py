@@ -259,3 +259,38 @@ def _view_points(rng, scene, net_from_world, noise):
     view = np.concatenate(views)
     return (np.concatenate(pts), np.concatenate(cols).astype(np.uint8), view,
             np.zeros(len(view), dtype=np.int32))
+
+
+def desync_views(views, factor, shifts, num_frames):
+    """Views simulated at `factor` times the frame rate -> views at the base rate whose view v
+    starts `shifts[v]` base frames late (a multiple of 1/factor): view v's frame k is the fine
+    frame (k + shifts[v]) * factor. As cameras started at different times: in sync, view v's
+    frame t + shifts[r] - shifts[v] shows the same instant as view r's frame t."""
+    import dataclasses as dc
+
+    starts = [int(round(s * factor)) for s in shifts]
+    det_view, det_time = np.asarray(views.det_view), np.asarray(views.det_time)
+    keep = np.zeros(len(det_view), bool)
+    new_time = np.zeros(len(det_view), np.int64)
+    for v, start in enumerate(starts):
+        rel = det_time - start
+        sel = (det_view == v) & (rel >= 0) & (rel % factor == 0) & (rel // factor < num_frames)
+        keep |= sel
+        new_time[sel] = rel[sel] // factor
+    frames = np.stack([start + np.arange(num_frames) * factor for start in starts])
+    if frames.max() >= views.num_frames:
+        raise ValueError("the fine views are too short for these shifts")
+    order = np.lexsort((det_view[keep], new_time[keep]))
+    idx = np.flatnonzero(keep)[order]
+    per_det = {k: np.asarray(getattr(views, k))[idx] for k in
+               ("det_view", "det_score", "det_head_2d", "det_pelvis_2d", "det_head_cam", "det_rotvec",
+                "det_betas", "det_expression")}
+    extra = {k: (np.asarray(v)[idx] if np.ndim(v) and np.shape(v)[0] == len(det_view) else v)
+             for k, v in views.extra.items()}
+    v_idx = np.arange(views.num_views)[:, None]
+    meta = dict(views.meta, fps=views.fps / factor)
+    point_time = None
+    if views.point_time is not None:
+        point_time = np.clip(np.asarray(views.point_time) // factor, 0, num_frames - 1).astype(np.int32)
+    return dc.replace(views, meta=meta, cam_K=views.cam_K[v_idx, frames], cam_c2w=views.cam_c2w[v_idx, frames],
+                      det_time=new_time[idx].astype(np.int32), point_time=point_time, extra=extra, **per_det)

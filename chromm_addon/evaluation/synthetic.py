@@ -67,6 +67,15 @@ class SyntheticScene:
     seed: int = 0
     model: object = None         # the SmplxModel the scene was made with, or None
 
+    def at_frames(self, frames, fps=None):
+        """The scene at the given frame indices (e.g. every 4th frame: a quarter of the rate)."""
+        frames = np.asarray(np.round(frames), dtype=np.int64)
+        per_frame = ("cam_K", "cam_c2w", "expression", "global_orient", "body_pose", "jaw_pose",
+                     "left_hand_pose", "right_hand_pose", "transl", "valid", "foot_contact")
+        sliced = {k: getattr(self, k)[:, frames] for k in per_frame if getattr(self, k) is not None}
+        times = self.frame_times[frames] - self.frame_times[frames[0]]
+        return dataclasses.replace(self, fps=fps or self.fps, frame_times=times, **sliced)
+
     @property
     def num_people(self):
         return self.person_ids.shape[0]

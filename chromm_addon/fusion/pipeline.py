@@ -28,6 +28,7 @@ from .body import RestSkeleton
 from .detections import gather_detections
 from .footlock import lock_feet
 from .fusion import fuse_clusters
+from .motion_sync import sync_views
 from .scale import projected_head_pelvis, robust_mean_ratio, scale_ratios
 from .smoothing import FILTERS, bridge_gaps, camera_trajectories, filter_rotations, filter_values
 from .smplx_params import transl_from_head
@@ -101,6 +102,20 @@ def check_cameras(views, path="<views>"):
         raise ChrommError(f"{path}: 'cam_c2w' rotations are not rotation matrices")
 
 
+def motion_offsets(views, smplx_model=None, options=None):
+    """Per-view time offsets of a views file from the people's motion (no resampling):
+    a `motion_sync.MotionSync`, offsets in frames of the views' rate."""
+    from .motion_sync import estimate_offsets, forward_directions
+
+    opts = options or FuseOptions()
+    det = gather_detections(views, opts.min_score)
+    skeleton = RestSkeleton(smplx_model)
+    scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction) if len(det) else 1.0
+    det = det.scaled(scale)
+    return estimate_offsets(det.time, det.view, det.head_world, forward_directions(det.root_world),
+                            views.num_views, views.num_frames, views.fps, opts.motion_sync)
+
+
 # Options of the steps after tracking (filtering, foot locking): changing only these re-runs
 # only those steps when `fuse_views` is given a cache (Refine).
 LATE_OPTIONS = ("smooth", "smooth_filter", "smooth_window_s", "smooth_adaptive", "smooth_reference_noise_m",
@@ -117,6 +132,9 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>", cache=None
     taken from it instead of run again (same result, the tests check).
     """
     opts = options or FuseOptions()
+    if opts.sync == "audio":
+        raise ChrommError(f"{path}: audio sync needs the clips (use `sync` or `reconstruct`); a views "
+                          "file can be synchronised by motion")
     if opts.smooth_filter not in FILTERS:
         raise ChrommError(f"{path}: unknown smoothing filter {opts.smooth_filter!r} (one of {', '.join(FILTERS)})")
     check_cameras(views, path)
@@ -128,13 +146,13 @@ def fuse_views(views, smplx_model=None, options=None, path="<views>", cache=None
         if cache is not None:
             cache.clear()
             cache.update(key=key, stage=stage)
-    return _finish(views, smplx_model, opts, stage)
+    return _finish(stage.views, smplx_model, opts, stage)  # the views motion sync resampled
 
 
 def _fuse_and_track(views, smplx_model, opts):
-    """Steps 0-6: detections to tracked, fused bodies in the aligned world."""
+    """Steps 0-6: detections to tracked, fused bodies in the aligned world (after motion sync,
+    which may hand on resampled views)."""
     skeleton = RestSkeleton(smplx_model)
-    num_views, fps = views.num_views, views.fps
     det = gather_detections(views, opts.min_score)
 
     known_poses = any((views.meta.get("known_cameras") or {}).get("poses") or ())
@@ -143,6 +161,14 @@ def _fuse_and_track(views, smplx_model, opts):
     if len(det) and not keep_frame:
         scale = 1.0 / detection_scale_ratio(det, skeleton, opts.scale_along_prediction)
     det = det.scaled(scale)
+    sync_info = {"method": "none"}
+    if opts.sync in ("auto", "motion") and views.num_views > 1:
+        synced, sync_info = sync_views(views, det.head_world, det.root_world, det.time, det.view,
+                                       opts.motion_sync, scale=scale)
+        if synced is not views:
+            views = synced
+            det = gather_detections(views, opts.min_score).scaled(scale)
+    num_views, fps = views.num_views, views.fps
 
     if len(det):
         labels = associate(det.time, det.view, det.head_world, det.root_world, det.rot[:, 1:22],
@@ -183,7 +209,7 @@ def _fuse_and_track(views, smplx_model, opts):
         det_person[det.index] = track_id[labels]
     return types.SimpleNamespace(skeleton=skeleton, scale=scale, floor=floor, inst=inst, head=head,
                                  pose=pose, c2w=c2w, points=points, track_id=track_id,
-                                 det_person=det_person)
+                                 det_person=det_person, views=views, sync=sync_info)
 
 
 def _finish(views, smplx_model, opts, stage):
@@ -220,7 +246,7 @@ def _finish(views, smplx_model, opts, stage):
                              "smoothed": bool(opts.smooth), "filter": opts.smooth_filter,
                              "static_views": [bool(x) for x in static],
                              "foot_lock": bool(opts.foot_lock)},
-                     options={"fuse": to_dict(opts)})
+                     options={"fuse": to_dict(opts)}, sync=stage.sync)
     return Take(meta=meta, frame_times=np.arange(num_frames, dtype=np.float64) / fps,
                 image_size=np.asarray(views.image_size, dtype=np.int32),
                 cam_K=np.asarray(views.cam_K, dtype=np.float32), cam_c2w=c2w.astype(np.float32),

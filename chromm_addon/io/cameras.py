@@ -320,7 +320,17 @@ def match_cameras(doc, clip_names, clip_sizes, where=None):
     """
     where = where or doc.get("source") or "cameras"
     check_document(doc, where)
-    cams, notes = doc["cameras"], []
+    notes = []
+    entries = _entries_per_clip(doc, clip_names, where)
+    out = [_known_camera(e, name, size, where, notes) for e, name, size in zip(entries, clip_names, clip_sizes)]
+    _check_units(out, doc.get("units"), where, notes)
+    return [c if (c.K is not None or c.c2w is not None) else None for c in out], notes
+
+
+def _entries_per_clip(doc, clip_names, where, covered=()):
+    """The document's entry of each clip (by name, or in order); a clip without one is an error
+    unless it is in `covered` (then its entry is None)."""
+    cams = doc["cameras"]
     if cams and cams[0].get("clip") is not None:
         by_name = {str(c["clip"]): c for c in cams}
         unknown = sorted(set(by_name) - set(clip_names))
@@ -332,12 +342,10 @@ def match_cameras(doc, clip_names, clip_sizes, where=None):
             raise ChrommError(f"{where}: {len(cams)} cameras for {len(clip_names)} clips")
         entries = list(cams) + [None] * (len(clip_names) - len(cams))
     for name, entry in zip(clip_names, entries):
-        if entry is None:
+        if entry is None and name not in covered:
             raise ChrommError(f"{where}: clip '{name}': no camera given ({len(cams)} cameras for "
                               f"{len(clip_names)} clips); add an entry for it ({{}} when nothing is known)")
-    out = [_known_camera(e, name, size, where, notes) for e, name, size in zip(entries, clip_names, clip_sizes)]
-    _check_units(out, doc.get("units"), where, notes)
-    return [c if (c.K is not None or c.c2w is not None) else None for c in out], notes
+    return entries
 
 
 def _known_camera(entry, clip, size, where, notes):
@@ -450,3 +458,91 @@ def document_from_cameras(cameras, sizes, units="m"):
             entry["camera_to_world"] = np.asarray(cam.c2w, dtype=np.float64).tolist()
         out.append(entry)
     return {"format": FORMAT, "version": VERSION, "units": units, "cameras": out}
+
+
+# ------------------------------------------------------------------------- typed in (add-on)
+
+LENS_KEYS = {"pinhole": PINHOLE_KEYS, "fisheye": FISHEYE_KEYS}
+TYPED = "cameras typed in"
+# The fields of an entry that each typed-in group replaces in a file's entry.
+_GROUPS = {"intrinsics": ("fx", "fy", "cx", "cy", "image_size", "image_size_of_clip"),
+           "lens": ("distortion",), "pose": ("camera_to_world", "world_to_camera")}
+
+
+def euler_xyz_to_matrix(angles):
+    """XYZ Euler angles (radians; Blender's 'XYZ' order: R = Rz Ry Rx) -> (3, 3) rotation."""
+    from ..geometry.rotations import axis_angle_to_matrix
+
+    a = np.asarray(angles, dtype=np.float64).reshape(3)
+    rx, ry, rz = (axis_angle_to_matrix(np.eye(3)[i] * a[i]) for i in range(3))
+    return rz @ ry @ rx
+
+
+def typed_entry(clip, intrinsics=None, lens=None, pose=None):
+    """What is typed in for one clip -> an entry of our document, checked like a file's entry.
+
+    intrinsics: dict fx, fy, cx, cy (pixels) and width, height (the image size they are in);
+    lens: dict model ("pinhole" | "fisheye") and its coefficients (absent ones are 0);
+    pose: dict location (x, y, z; metres) and rotation (XYZ Euler, radians) of the camera in the
+    world (camera-to-world, OpenCV camera axes: x right, y down, z forward).
+    Each None when not given. Returns the entry, or None when nothing is given.
+    """
+    entry = {"clip": clip}
+    if intrinsics is not None:
+        entry.update({k: float(intrinsics[k]) for k in ("fx", "fy", "cx", "cy")})
+        entry["image_size"] = [int(intrinsics["width"]), int(intrinsics["height"])]
+        if min(entry["image_size"]) <= 0:
+            raise ChrommError(f"{TYPED}: clip '{clip}': field 'image_size' must be a positive width and height")
+    if lens is not None:
+        keys = LENS_KEYS.get(lens.get("model"))
+        if keys is None:
+            raise ChrommError(f"{TYPED}: clip '{clip}': field 'distortion.model' is {lens.get('model')!r}; "
+                              f"name it: {' or '.join(LENS_KEYS)}")
+        entry["distortion"] = {"model": lens["model"], **{k: float(lens.get(k, 0.0)) for k in keys}}
+    if pose is not None:
+        c2w = np.eye(4)
+        c2w[:3, :3] = euler_xyz_to_matrix(pose["rotation"])
+        c2w[:3, 3] = np.asarray(pose["location"], dtype=np.float64).reshape(3)
+        entry["camera_to_world"] = c2w.tolist()
+    if len(entry) == 1:
+        return None
+    check = dict(entry)
+    if "fx" not in check:               # a lens for a file's intrinsics: checked with them later
+        check.pop("distortion", None)
+    _known_camera(check, clip, entry.get("image_size") or (1, 1), TYPED, [])   # the file's checks and messages
+    return entry
+
+
+def with_typed(doc, typed, clip_names):
+    """A file's document (or None) and typed-in entries (one per clip name or None) -> (document,
+    notes). For each clip, what is typed in (intrinsics, lens, pose: each a group) replaces the
+    file's; a note names every clip and group where it did."""
+    typed = {name: e for name, e in zip(clip_names, typed) if e is not None}
+    if not typed:
+        return doc, []
+    if doc is None:
+        return {"format": FORMAT, "version": VERSION, "units": "m", "source": TYPED,
+                "cameras": [typed.get(name, {"clip": name}) for name in clip_names]}, []
+    where = doc.get("source") or "cameras"
+    check_document(doc, where)
+    entries, notes, out = _entries_per_clip(doc, clip_names, where, covered=typed), [], []
+    factor = UNITS[doc["units"]] if doc.get("units") else 1.0
+    for name, entry in zip(clip_names, entries):
+        entry = {k: v for k, v in (entry or {}).items() if k != "clip"}
+        if factor != 1.0:               # the typed-in poses are metres: the file's become metres too
+            _scale_pose_entry(entry, factor, where)
+        given = typed.get(name, {})
+        replaced = [g for g, keys in _GROUPS.items()
+                    if any(k in given for k in keys) and any(entry.get(k) is not None for k in keys)]
+        for group, keys in _GROUPS.items():
+            if any(k in given for k in keys):
+                for k in keys:
+                    entry.pop(k, None)
+        entry.update({k: v for k, v in given.items() if k != "clip"})
+        out.append(dict(entry, clip=name))
+        if replaced:
+            notes.append(f"clip '{name}': the {', '.join(replaced)} typed in replace those of {where}")
+    merged = {"format": FORMAT, "version": VERSION, "cameras": out, "source": f"{where} + {TYPED}"}
+    if doc.get("units") is not None:
+        merged["units"] = "m"
+    return merged, notes

@@ -6,11 +6,15 @@ then shrink the side that most exceeds the aspect ratio until the area fits (e.g
 672x378, square -> 504x504). All frames of a batch get that one size (no crop, no padding).
 ImageNet normalisation is done inside the model.
 
-Resampling is OpenCV's Lanczos (8x8 kernel) on uint8 RGB. Upstream resizes with PIL's Lanczos,
-whose kernel widens with the downscale factor; the two differ by a few grey levels on fine
-texture, and PIL is not a dependency of this project.
+Resampling is upstream's own: Pillow's `Image.resize((w, h), Image.Resampling.LANCZOS)` on the
+uint8 RGB frame, then /255, so Pi3X gets the pixels it was trained on. (Pillow's Lanczos widens its
+kernel with the shrink factor; OpenCV's INTER_LANCZOS4 does not and differed by up to 142 grey
+levels on 1920x1080 -> 672x378.) Pillow releases the GIL while resampling, so the frames of a
+window are resized on a small thread pool.
 """
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -33,19 +37,43 @@ def pi3x_image_size(width, height, pixel_limit=PIXEL_LIMIT, multiple=PATCH_SIZE)
     return max(1, k) * multiple, max(1, m) * multiple
 
 
-def resize_frames(frames, size):
-    """uint8 RGB frames (..., H, W, 3) -> (..., h, w, 3) with size = (w, h), Lanczos."""
-    import cv2
+def map_frames(function, frames, out):
+    """out[i] = function(frames[i]) for every frame, on a thread pool (Pillow releases the GIL)."""
+    def one(i):
+        out[i] = function(frames[i])
 
+    workers = min(len(frames), os.cpu_count() or 1, 8)
+    if workers <= 1:
+        for i in range(len(frames)):
+            one(i)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, range(len(frames))))
+    return out
+
+
+def check_rgb_frames(frames):
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim < 3 or frames.shape[-1] != 3:
         raise ValueError(f"expected uint8 RGB frames (..., H, W, 3), got {frames.dtype} {frames.shape}")
+    return frames
+
+
+def pillow_lanczos(frame, size):
+    """One uint8 RGB frame resized to size = (w, h) exactly as upstream Pi3X does."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).resize(tuple(size), Image.Resampling.LANCZOS))
+
+
+def resize_frames(frames, size):
+    """uint8 RGB frames (..., H, W, 3) -> (..., h, w, 3) with size = (w, h), Pillow's Lanczos."""
+    frames = check_rgb_frames(frames)
     lead = frames.shape[:-3]
     flat = frames.reshape(-1, *frames.shape[-3:])
     width, height = size
     out = np.empty((flat.shape[0], height, width, 3), dtype=np.uint8)
-    for i, frame in enumerate(flat):
-        out[i] = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LANCZOS4)
+    map_frames(lambda f: pillow_lanczos(f, (width, height)), flat, out)
     return out.reshape(*lead, height, width, 3)
 
 
