@@ -1,8 +1,6 @@
 """`build TAKE.npz -o OUT.blend [--smplx FILE] [--pose-correctives]`: a take file to a .blend (needs bpy)."""
 
-import argparse
-
-from ..errors import ChrommError
+from .blender_child import add_parent_argument, start
 
 
 def add_arguments(parser):
@@ -12,22 +10,12 @@ def add_arguments(parser):
     parser.add_argument("--pose-correctives", action="store_true",
                         help="add SMPL-X pose-corrective shape keys, keyed per frame (exact "
                              "smplx surface; slower playback)")
-    # Set by `reconstruct --blend`, which holds this process's stdin: stop when it dies.
-    parser.add_argument("--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
+    add_parent_argument(parser)  # set by reconstruct / batch, which hold this process's stdin
 
 
 def run(args):
-    try:
-        import bpy  # noqa: F401
-    except ImportError:
-        raise ChrommError("the 'build' command needs the bpy module (run it with the project's "
-                          ".venv, or inside Blender)") from None
+    start("build", args)
     from ..blender.build import build_take_file
-
-    if args.exit_on_stdin_eof:
-        from ..lifecycle import interrupt_main, watch_stdin_eof
-
-        watch_stdin_eof(interrupt_main)
 
     build_take_file(args.take, args.output, smplx_path=args.smplx,
                     pose_correctives=args.pose_correctives)

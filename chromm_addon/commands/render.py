@@ -1,10 +1,9 @@
 """`render TAKE.npz --view N -o OUT.mp4 [--frames A:B] [--still OUT.png] [--smplx FILE]`: the
 take's people over one view's source clip (needs bpy and the clip named in the take)."""
 
-import argparse
 import os
 
-from ..errors import ChrommError
+from .blender_child import add_parent_argument, start
 
 
 def add_arguments(parser):
@@ -20,23 +19,13 @@ def add_arguments(parser):
                         help="output size relative to the view's image size, 0.01..1 (default 1)")
     parser.add_argument("--engine", choices=("auto", "workbench", "cycles"), default="auto",
                         help="auto: Workbench where OpenGL works, else Cycles at low samples")
-    # Set by the backend (reconstruct, batch), which holds this process's stdin: stop when it dies.
-    parser.add_argument("--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
+    add_parent_argument(parser)  # set by reconstruct / batch, which hold this process's stdin
 
 
 def run(args):
-    try:
-        import bpy  # noqa: F401
-    except ImportError:
-        raise ChrommError("the 'render' command needs the bpy module (run it with the project's "
-                          ".venv, or inside Blender)") from None
+    start("render", args)
     from ..backend.progress import TerminalBar
     from ..blender.overlay import render_take_file
-
-    if args.exit_on_stdin_eof:
-        from ..lifecycle import interrupt_main, watch_stdin_eof
-
-        watch_stdin_eof(interrupt_main)
 
     still = args.still or os.path.splitext(args.output)[0] + ".png"
     bar = TerminalBar(stages={"render": 1.0})
