@@ -29,6 +29,7 @@ import subprocess
 import sys
 
 from ..errors import ChrommError
+from ..io.json_file import read_json_dict
 from .tasks import backend_env
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -149,12 +150,7 @@ def _stamp(requirements, source, base_python):
 
 
 def _read_stamp(venv):
-    try:
-        with open(os.path.join(venv, STAMP), encoding="utf-8") as fh:
-            stamp = json.load(fh)
-        return stamp if isinstance(stamp, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return read_json_dict(os.path.join(venv, STAMP))
 
 
 def is_complete(venv, requirements=REQUIREMENTS, source=None, base_python=None):

@@ -23,6 +23,7 @@ import shutil
 import time
 
 from ..errors import ChrommError
+from ..io.json_file import read_json_dict
 from . import weights as w
 
 ONLINE_ACCESS_OFF = ("online access is off: allow it in Blender's Preferences > System > Network "
@@ -146,12 +147,7 @@ def _matches(path, etag, cache=True):
 
 
 def read_manifest(folder):
-    try:
-        with open(os.path.join(folder, MANIFEST), encoding="utf-8") as fh:
-            data = json.load(fh)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return read_json_dict(os.path.join(folder, MANIFEST))
 
 
 def _write_manifest(folder, kind, entry):

@@ -28,6 +28,7 @@ import pickle
 import re
 
 from ..errors import ChrommError
+from ..io.json_file import read_json_dict
 
 PI3X_FILES = ("pi3x/model.safetensors", "model.safetensors")
 MULTIHMR_FILE = "multiHMR_896_L.pt"
@@ -342,12 +343,7 @@ def _stamp(path):
 
 def _hash_cache(path):
     cache_path = os.path.join(os.path.dirname(path), _HASH_CACHE)
-    try:
-        with open(cache_path) as f:
-            entries = json.load(f)
-        return cache_path, entries if isinstance(entries, dict) else {}
-    except (OSError, ValueError):
-        return cache_path, {}
+    return cache_path, read_json_dict(cache_path)
 
 
 def remember_sha256(path, value):
